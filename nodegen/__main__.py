@@ -1,0 +1,5 @@
+"""`python -m nodegen` entry point."""
+
+from nodegen.cli import main
+
+main()

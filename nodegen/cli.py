@@ -1,0 +1,78 @@
+"""The command line: the group, its global options, and main(), the one place exit codes are decided."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from nodegen import __version__
+from nodegen.commands import COMMANDS
+from nodegen.commands.common import Ctx
+from nodegen.errors import NodegenError, ProblemsFound
+from nodegen.problems import format_problems
+
+EXAMPLES = """
+\b
+Examples:
+  nodegen validate                 check every manifest under nodes/
+  nodegen render node1             write output/node1/
+  nodegen render --all             write every node's files
+  nodegen check                    exit 1 if output/ is stale (CI, pre-commit)
+  nodegen diff node1               what render would change
+  nodegen verify --all --strict    run docker compose, nginx -t and promtool
+\b
+Exit codes: 0 ok, 1 problems or drift, 2 usage.
+"""
+
+
+@click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nodegen")
+@click.option("-C", "--workspace", type=click.Path(file_okay=False, path_type=Path),
+              help="workspace folder (default: nearest folder at or above . holding nodes/fleet.yaml)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="how problems are printed")
+@click.pass_context
+def cli(ctx: click.Context, workspace: Path | None, fmt: str) -> None:
+    """Render a fleet's Docker host configs from manifests validated against the standard."""
+    ctx.obj = Ctx(workspace, fmt)
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; turn every expected error into a message and an exit code (0 ok, 1 problems, 2 usage)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cli.main(args=args, prog_name="nodegen", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except ProblemsFound as exc:
+        click.echo(format_problems(exc.problems, _format_from(args)), err=True)
+        click.echo(f"{sum(p.is_error for p in exc.problems)} error(s); nothing written", err=True)
+        sys.exit(1)
+    except NodegenError as exc:
+        if str(exc):
+            click.echo(f"nodegen: {exc}" if exc.exit_code == 2 else str(exc), err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(0)
+
+
+def _format_from(args: list[str]) -> str:
+    for i, arg in enumerate(args):
+        if arg.startswith("--format="):
+            return arg.split("=", 1)[1]
+        if arg == "--format" and i + 1 < len(args):
+            return args[i + 1]
+    return "text"

@@ -1,0 +1,27 @@
+"""`nodegen check`: the CI gate; exit 1 when output/ is not what the manifests render."""
+
+from __future__ import annotations
+
+import click
+
+from nodegen.commands.common import Ctx, Drift, all_opt, drift_lines, nodes_arg, orphans, pass_ctx
+from nodegen.output import compare
+
+
+@click.command("check")
+@nodes_arg
+@all_opt
+@pass_ctx
+def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
+    """Exit 1 if output/ differs from what the manifests render (stale, missing or extra files)."""
+    fleet = c.fleet()
+    chosen = fleet.select(nodes, all_nodes, default_all=True)
+    out = fleet.workspace.output_dir
+    lines: list[str] = []
+    for node_id in chosen:
+        lines += drift_lines(compare(out / node_id, fleet.render(node_id), node_id))
+    if not nodes:
+        lines += [f"{o}/: extra (no manifest)" for o in orphans(fleet)]
+    if lines:
+        raise Drift("\n".join(lines) + "\nrun: nodegen render " + (" ".join(nodes) if nodes else "--all"))
+    click.echo(f"ok: output/ is current for {', '.join(chosen)}")

@@ -1,0 +1,24 @@
+"""`nodegen nodes`: the fleet's nodes as a table."""
+
+from __future__ import annotations
+
+import click
+
+from nodegen.commands.common import Ctx, pass_ctx
+
+
+def table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+@click.command("nodes")
+@pass_ctx
+def command(c: Ctx) -> None:
+    """List the fleet's nodes: id, name, role, uptime, service count."""
+    fleet = c.fleet()
+    rows: list[tuple[str, ...]] = [("NODE", "NAME", "ROLE", "UPTIME", "SERVICES", "DOMAIN")]
+    for node_id in fleet.node_ids:
+        n = fleet.manifests.nodes[node_id]
+        rows.append((node_id, n.name, n.role, n.uptime, str(len(n.services)), n.domain))
+    click.echo(table(rows))

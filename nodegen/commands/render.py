@@ -1,0 +1,40 @@
+"""`nodegen render`: write output/<node>/ atomically."""
+
+from __future__ import annotations
+
+import click
+
+from nodegen.commands.common import Ctx, all_opt, nodes_arg, orphans, pass_ctx
+from nodegen.output import OutputError, clean_staging, remove_folder, write_folder
+
+
+@click.command("render")
+@nodes_arg
+@all_opt
+@click.option("--force", is_flag=True, help="overwrite files edited by hand since nodegen wrote them")
+@pass_ctx
+def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, force: bool) -> None:
+    """Write output/<node>/ for the given nodes (nothing is written if any manifest has a problem)."""
+    fleet = c.fleet()
+    chosen = fleet.select(nodes, all_nodes)
+    rendered = {n: fleet.render(n) for n in chosen}  # render everything before touching disk
+    out = fleet.workspace.output_dir
+    clean_staging(out)
+    failures: list[str] = []
+    for node_id, files in rendered.items():
+        try:
+            before = write_folder(out / node_id, files, force=force)
+        except OutputError as exc:
+            failures.append(f"{node_id}: {exc}")
+            continue
+        changed = len(before.stale) + len(before.missing) + len(before.extra)
+        click.echo(f"{node_id}: " + (f"{changed} file(s) written or removed" if changed else "up to date"))
+    if all_nodes:
+        for orphan in orphans(fleet):
+            try:
+                remove_folder(out / orphan, force=force)
+                click.echo(f"{orphan}: removed (no manifest)")
+            except OutputError as exc:
+                failures.append(f"{orphan}: {exc}")
+    if failures:
+        raise OutputError("\n".join(failures))

@@ -1,0 +1,172 @@
+"""The manifest format as strict pydantic models: what fleet.yaml and <node>.yaml may say.
+
+These are wire models: they check types and keys and feed the JSON Schema. Rules that look
+across services or nodes live in `validate`; templates never see these, only `resolve`'s view.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}(ms|s|m|h)$", description="e.g. 30s, 2m")]
+Port = Annotated[int, Field(description="TCP port 1-65535 (range checked by the port-class rule)")]
+ServiceClass = Literal["core", "mvp", "utility", "multimodal", "dagi"]
+Protocol = Literal["http", "http+ws", "tcp"]
+Tier = Literal["frontend", "backend", "data", "infra", "monitoring", "gateway"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class HealthTimings(Strict):
+    """Docker healthcheck timings; the standard's values are the defaults."""
+
+    interval: Duration = "30s"
+    timeout: Duration = "10s"
+    retries: int = Field(3, ge=1, le=100)
+    start_period: Duration = "40s"
+
+
+class RateLimit(Strict):
+    """The gateway's API rate limit (nginx limit_req)."""
+
+    rate: str = Field("10r/s", pattern=r"^[1-9][0-9]{0,5}r/[sm]$", description="requests per second or minute")
+    burst: int = Field(20, ge=0, le=100000)
+    zone_size: str = Field("10m", pattern=r"^[1-9][0-9]{0,3}[km]$", description="shared memory zone size")
+
+
+class AlertThresholds(Strict):
+    """Thresholds of the generated Prometheus alert rules."""
+
+    down_for: Duration = "2m"
+    error_ratio: float = Field(0.05, gt=0, lt=1, description="5xx share of requests over 5m")
+    latency_p95_seconds: float = Field(1.0, gt=0, description="p95 request latency")
+    active_connections: int = Field(1000, ge=1)
+
+
+class Standard(Strict):
+    """Parameters of the infrastructure standard shared by every node."""
+
+    port_classes: dict[Literal["mvp", "utility", "dagi"], str] = Field(
+        default_factory=lambda: {"mvp": "7000-7999", "utility": "8000-8999", "dagi": "9000-9999"},
+        description="port range per service class, LOW-HIGH",
+    )
+    core_ports: list[Port] = Field(
+        default_factory=lambda: [80, 443, 3000, 4222, 5432, 6379, 8222, 9090],
+        description="well-known ports reserved for core infrastructure",
+    )
+    healthcheck: HealthTimings = Field(default_factory=HealthTimings)  # type: ignore[arg-type]
+    rate_limit: RateLimit = Field(default_factory=RateLimit)  # type: ignore[arg-type]
+    alerts: AlertThresholds = Field(default_factory=AlertThresholds)  # type: ignore[arg-type]
+    log_rotation: dict[Literal["max_size", "max_file"], str] = Field(
+        default_factory=lambda: {"max_size": "10m", "max_file": "3"},
+        description="json-file log driver rotation on every service",
+    )
+
+
+class EnvVar(Strict):
+    """An environment variable of a service: a literal value, or a secret taken from .env."""
+
+    secret: bool = Field(False, description="value comes from .env and never appears in a manifest")
+    value: str | None = Field(None, description="literal, non-secret value")
+    description: str | None = Field(None, description="one line for .env.example")
+
+
+EnvValue = str | int | bool | EnvVar
+
+
+class Health(Strict):
+    """How the container's health is probed."""
+
+    path: str = Field("/health", description="HTTP health path (the standard requires /health)")
+    port: Port | None = Field(None, description="port of the health endpoint if not the main port")
+    command: list[str] | None = Field(None, description="probe command for non-HTTP services (exec form)")
+
+
+class Metrics(Strict):
+    """Where Prometheus scrapes the service."""
+
+    enabled: bool = True
+    path: str = Field("/metrics", description="the standard requires /metrics")
+    port: Port | None = Field(None, description="dedicated metrics port (Swapper: 8891)")
+
+
+class Service(Strict):
+    """A service of the standard, defined once in the fleet catalog."""
+
+    description: str = Field("", description="one line for docs and .env.example")
+    class_: ServiceClass = Field(alias="class", description="port class: core, mvp, utility, multimodal, dagi")
+    stack: str | None = Field(None, description="stack the service belongs to (DAGI services in 8000s)")
+    tier: Tier = "backend"
+    phase: str | None = Field(None, description="com.<project>.phase label; defaults to the class")
+    image: str | None = Field(None, description="image with a pinned version tag")
+    build: str | None = Field(None, description="build context relative to the node root")
+    command: list[str] | None = None
+    port: Port = Field(description="main container port")
+    protocol: Protocol = "http"
+    gateway: bool = Field(False, description="this is the nginx gateway (publishes 80/443)")
+    health: Health = Field(default_factory=Health)  # type: ignore[arg-type]
+    metrics: Metrics = Field(default_factory=Metrics)  # type: ignore[arg-type]
+    route: str | None = Field(None, description="API route name: /api/<route>/...")
+    websocket: list[str] = Field(default_factory=list, description="channels: /ws/<route>/<channel>")
+    needs: list[str] = Field(default_factory=list, description="services this one depends on")
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    data: str | None = Field(None, description="container path of the <service>_data volume")
+    mounts: dict[str, str] = Field(default_factory=dict, description="node-root path -> container path, read-only")
+    publish: list[str] = Field(default_factory=list, description="loopback binds ADDR:PORT (non-gateway)")
+
+
+class ServiceOverride(Strict):
+    """Per-node changes to a catalog service."""
+
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    publish: list[str] | None = None
+    image: str | None = None
+    command: list[str] | None = None
+
+
+class Use(Strict):
+    """A service this node uses from another node."""
+
+    node: str = Field(description="id of the node that runs the service")
+    fallback: str | None = Field(None, description="another node id, or 'local'")
+    via: Literal["gateway", "private"] = Field("gateway", description="through the serving node's gateway route or its private address")
+
+
+class GatewaySettings(Strict):
+    """How this node's nginx gateway listens and resolves."""
+
+    listen: str | None = Field(None, description="address to listen on (default: all)")
+    http_port: Port = 80
+    https_port: Port = 443
+    resolver: str = Field("127.0.0.11", description="DNS resolver for upstream names (Docker's embedded DNS)")
+    certificate: str = "/etc/nginx/certs/fullchain.pem"
+    certificate_key: str = "/etc/nginx/certs/privkey.pem"
+
+
+class Fleet(Strict):
+    """nodes/fleet.yaml: what every node shares."""
+
+    project: str = Field(description="lowercase project name; prefixes containers and labels")
+    domain: str
+    standard: Standard = Field(default_factory=Standard)  # type: ignore[arg-type]
+    services: dict[str, Service] = Field(description="the catalog: every service of the standard, once")
+    alertmanager: bool = Field(False, description="Phase MONITOR: run Alertmanager beside Prometheus")
+
+
+class Node(Strict):
+    """nodes/<node>.yaml: one host of the fleet."""
+
+    node: str = Field(description="node id; also the manifest's file name")
+    name: str = Field(description="display name, e.g. НОДА1")
+    role: Literal["production", "dev", "federation"]
+    uptime: Literal["24/7", "on-demand"]
+    domain: str
+    address: str = Field(description="private address for node-to-node traffic")
+    services: list[str | dict[str, ServiceOverride]]
+    uses: dict[str, str | Use] = Field(default_factory=dict, description="service -> node id (or details)")
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)  # type: ignore[arg-type]
+    dev_overrides: bool | None = Field(None, description="render docker-compose.dev.yml (default: dev role)")

@@ -1,0 +1,261 @@
+"""The only module that touches output/: compare rendered files with disk, and write them atomically.
+
+A node's folder is written whole: the new tree is built beside it (unchanged files hard-linked, so
+their mtime is kept) and swapped in with one renameat2(RENAME_EXCHANGE). A process killed at any
+moment leaves output/<node> either complete-old or complete-new; the staging folder it leaves is
+removed by the next run. Files nodegen wrote are listed with their checksums in `.nodegen.sum`, so
+a later render can tell a hand edit (refused without --force) from its own earlier output.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import difflib
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nodegen.errors import NodegenError
+from nodegen.render import SUM_FILE, Files, digest, parse_sum
+
+STAGING_PREFIX = ".nodegen-staging-"
+# Files that live in a node folder on purpose but are never generated (secrets stay out of Git).
+UNMANAGED = (".env", "infra/nginx/certs/")
+EXECUTABLE_SUFFIXES = (".sh",)
+
+
+class OutputError(NodegenError):
+    """output/ cannot be written safely (symlinks, hand edits, I/O errors)."""
+
+
+@dataclass
+class Comparison:
+    """How one output folder differs from what the manifests render."""
+
+    folder: str
+    stale: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    edited: list[str] = field(default_factory=list)  # generated files changed by hand since
+
+    @property
+    def clean(self) -> bool:
+        return not (self.stale or self.missing or self.extra)
+
+
+def mode_for(path: str) -> int:
+    return 0o755 if path.endswith(EXECUTABLE_SUFFIXES) else 0o644
+
+
+def _unmanaged(rel: str) -> bool:
+    return any(rel == u or (u.endswith("/") and rel.startswith(u) and not rel.endswith("README.md")) for u in UNMANAGED)
+
+
+def _disk_files(folder: Path, *, recurse: bool = True) -> dict[str, Path]:
+    """Relative path -> file for every regular file below folder (staging folders skipped)."""
+    out: dict[str, Path] = {}
+    if not folder.is_dir():
+        return out
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(STAGING_PREFIX)) if recurse else []
+        for name in names:
+            path = Path(root) / name
+            out[path.relative_to(folder).as_posix()] = path
+    return dict(sorted(out.items()))
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _guard(folder: Path, output_root: Path) -> None:
+    for path in (output_root, folder):
+        if path.is_symlink():
+            raise OutputError(f"{path}: is a symlink; nodegen writes only real folders inside the workspace")
+    if output_root.exists() and not output_root.is_dir():
+        raise OutputError(f"{output_root}: exists and is not a folder")
+
+
+def compare(folder: Path, files: Files, name: str, *, recurse: bool = True) -> Comparison:
+    """Stale, missing, extra and hand-edited files of one output folder."""
+    result = Comparison(name)
+    disk = _disk_files(folder, recurse=recurse)
+    recorded = parse_sum(_read(disk[SUM_FILE]) or "") if SUM_FILE in disk else {}
+    for rel, text in files.items():
+        if rel not in disk:
+            result.missing.append(rel)
+            continue
+        current = _read(disk[rel])
+        if current != text or (disk[rel].stat().st_mode & 0o777) != mode_for(rel):
+            result.stale.append(rel)
+        if current is not None and rel in recorded and digest(current) != recorded[rel] and current != text:
+            result.edited.append(rel)
+    for rel in disk:
+        if rel in files or _unmanaged(rel):
+            continue
+        result.extra.append(rel)
+        current = _read(disk[rel])
+        if rel not in recorded or current is None or digest(current) != recorded[rel]:
+            result.edited.append(rel)  # changed by hand, or never written by nodegen
+    result.edited.sort()
+    return result
+
+
+def unified_diff(folder: Path, files: Files, name: str) -> str:
+    """What writing files into folder would change, as a unified diff."""
+    chunks: list[str] = []
+    disk = _disk_files(folder)
+    for rel in sorted(set(files) | {r for r in disk if not _unmanaged(r)}):
+        old = _read(disk[rel]) if rel in disk else None
+        new = files.get(rel)
+        if old == new:
+            continue
+        chunks.extend(difflib.unified_diff(
+            (old or "").splitlines(keepends=True),
+            (new or "").splitlines(keepends=True),
+            fromfile=f"a/{name}/{rel}" if old is not None else "/dev/null",
+            tofile=f"b/{name}/{rel}" if new is not None else "/dev/null",
+        ))
+        if chunks and not chunks[-1].endswith("\n"):
+            chunks.append("\n\\ No newline at end of file\n")
+    return "".join(chunks)
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False where the system cannot."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    func = getattr(libc, "renameat2", None)
+    if func is None:
+        return False
+    rc = func(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return bool(rc == 0)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, text: str, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(path, mode)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def clean_staging(output_root: Path) -> None:
+    """Remove staging folders an interrupted run left behind (either side of a swap is disposable)."""
+    if not output_root.is_dir():
+        return
+    for child in output_root.iterdir():
+        if child.name.startswith(STAGING_PREFIX) and child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+
+
+def write_folder(folder: Path, files: Files, *, force: bool = False) -> Comparison:
+    """Make folder hold exactly files (plus unmanaged files it already had), atomically."""
+    output_root = folder.parent
+    _guard(folder, output_root)
+    before = compare(folder, files, folder.name)
+    if before.edited and not force:
+        raise OutputError(
+            "edited by hand or not written by nodegen (use --force to overwrite): "
+            + ", ".join(f"{folder.name}/{r}" for r in before.edited)
+        )
+    if before.clean:
+        return before
+    output_root.mkdir(parents=True, exist_ok=True)
+    staging = output_root / f"{STAGING_PREFIX}{folder.name}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    disk = _disk_files(folder)
+    unchanged = set(files) - set(before.stale) - set(before.missing)
+    for rel, text in files.items():
+        if rel in unchanged:
+            _link_or_copy(disk[rel], staging / rel)
+        else:
+            _write_file(staging / rel, text, mode_for(rel))
+    for rel, path in disk.items():
+        if _unmanaged(rel):
+            _link_or_copy(path, staging / rel)
+    _fsync_dir(staging)
+    _swap_in(staging, folder)
+    _fsync_dir(output_root)
+    return before
+
+
+def _swap_in(staging: Path, folder: Path) -> None:
+    if not folder.exists():
+        os.rename(staging, folder)
+        return
+    if _exchange(staging, folder):
+        shutil.rmtree(staging)
+        return
+    old = staging.with_name(staging.name + "-old")
+    os.rename(folder, old)
+    os.rename(staging, folder)
+    shutil.rmtree(old)
+
+
+def write_root_files(output_root: Path, files: Files, *, force: bool = False) -> Comparison:
+    """Fleet-wide files directly in output/: each replaced atomically (temp file + rename)."""
+    _guard(output_root, output_root.parent)
+    before = compare(output_root, files, "output", recurse=False)
+    if before.edited and not force:
+        raise OutputError("edited by hand or not written by nodegen (use --force to overwrite): "
+                          + ", ".join(before.edited))
+    output_root.mkdir(parents=True, exist_ok=True)
+    recorded = parse_sum(_read(output_root / SUM_FILE) or "") if (output_root / SUM_FILE).exists() else {}
+    ordered = sorted(files, key=lambda r: r == SUM_FILE)  # the checksum file goes last
+    for rel in ordered:
+        if rel in before.stale or rel in before.missing:
+            tmp = output_root / f".{rel}.nodegen-tmp"
+            tmp.unlink(missing_ok=True)
+            _write_file(tmp, files[rel], mode_for(rel))
+            os.replace(tmp, output_root / rel)
+    for rel in before.extra:
+        if rel in recorded or rel.endswith(".nodegen-tmp"):
+            (output_root / rel).unlink(missing_ok=True)
+    return before
+
+
+def remove_folder(folder: Path, *, force: bool = False) -> None:
+    """Remove an output folder nodegen generated for a node that no longer exists."""
+    _guard(folder, folder.parent)
+    recorded = parse_sum(_read(folder / SUM_FILE) or "")
+    if not recorded:
+        raise OutputError(f"{folder}: has no {SUM_FILE}; not removing a folder nodegen did not write")
+    cmp = compare(folder, {}, folder.name)
+    if cmp.edited and not force:
+        raise OutputError("edited by hand since nodegen wrote them (use --force to remove): "
+                          + ", ".join(f"{folder.name}/{r}" for r in cmp.edited))
+    shutil.rmtree(folder)

@@ -1,0 +1,46 @@
+"""Problems as data (path, line, col, rule, message) and the one place that formats them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Level = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One finding about the manifests; line and col are 1-based, 0 when unknown."""
+
+    path: str
+    line: int
+    col: int
+    rule: str
+    message: str
+    level: Level = "error"
+
+    @property
+    def is_error(self) -> bool:
+        return self.level == "error"
+
+
+def format_problem(problem: Problem, style: str = "text") -> str:
+    """Render one problem in the chosen output style."""
+    if style == "json":
+        return json.dumps(asdict(problem), ensure_ascii=False, sort_keys=True)
+    if style == "github":
+        return (
+            f"::{problem.level} file={problem.path},line={max(problem.line, 1)},"
+            f"col={max(problem.col, 1)},title={problem.rule}::{problem.message}"
+        )
+    return f"{problem.path}:{problem.line}:{problem.col}: {problem.level}[{problem.rule}] {problem.message}"
+
+
+def format_problems(problems: list[Problem], style: str = "text") -> str:
+    """Sorted, deduplicated, one per line."""
+    return "\n".join(format_problem(p, style) for p in sorted(set(problems)))
+
+
+def has_errors(problems: list[Problem]) -> bool:
+    return any(p.is_error for p in problems)

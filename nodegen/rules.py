@@ -1,0 +1,22 @@
+"""The catalogue of rule ids: each problem nodegen reports names one of these."""
+
+from __future__ import annotations
+
+RULES: dict[str, str] = {
+    "file": "a manifest exists, is a regular file inside the workspace and is small enough to read",
+    "yaml": "a manifest is valid UTF-8 YAML 1.2 with unique keys, no custom tags and bounded size",
+    "schema": "keys and value types match the manifest format (unknown keys get a did-you-mean hint)",
+    "port-class": "a port lies in its service class's range; well-known core ports belong to core services",
+    "port-conflict": "no two services of a node share a port; a port belongs to one catalog service",
+    "name-format": "names are lowercase ASCII and derived names (containers, volumes, labels) do not collide",
+    "health-endpoint": "every service has a health check; services we build answer GET /health",
+    "metrics-endpoint": "services we build expose GET /metrics for Prometheus",
+    "public-port": "only the gateway publishes host ports; others may bind loopback only, explicitly",
+    "unknown-dependency": "a dependency runs on the same node or is used from a node that runs it",
+    "dependency-cycle": "the dependency graph of a node has no cycles",
+    "secret-literal": "secrets never have a value in a manifest; credential-looking values are rejected",
+    "route": "API routes and websocket channels are URL-safe, unique per node and cannot inject syntax",
+    "node-distribution": "services a node lists exist in the catalog; uses name nodes that run the service",
+    "image": "images are pinned to a version tag (never latest); exactly one of image or build",
+    "value-syntax": "values rendered into nginx, YAML or shell cannot inject syntax",
+}

@@ -1,0 +1,12 @@
+"""docker-compose.all.yml: every service of the node, per the standard's Docker section."""
+
+from __future__ import annotations
+
+from nodegen.render import template
+from nodegen.resolve import NodeView
+
+PATH = "docker-compose.all.yml"
+
+
+def render(view: NodeView) -> dict[str, str]:
+    return {PATH: template("docker-compose.all.yml.j2", v=view)}

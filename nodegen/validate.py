@@ -1,0 +1,545 @@
+"""Rules of the standard that look across services and nodes; each returns located problems."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from nodegen.loader import Manifests
+from nodegen.model import EnvVar, Service, ServiceOverride, Use
+from nodegen.problems import Problem
+from nodegen.yamlio import Document, Loc
+
+SERVICE_NAME = re.compile(r"[a-z][a-z0-9-]{1,38}", re.ASCII)
+PROJECT_NAME = re.compile(r"[a-z][a-z0-9]{1,30}", re.ASCII)
+NODE_ID = re.compile(r"[a-z][a-z0-9-]{1,30}", re.ASCII)
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}", re.ASCII)
+ROUTE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?", re.ASCII)
+HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*", re.ASCII)
+ABS_PATH = re.compile(r"/[A-Za-z0-9._/-]{0,200}", re.ASCII)
+REL_PATH = re.compile(r"(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_][A-Za-z0-9._/-]{0,200}", re.ASCII)
+HTTP_PATH = re.compile(r"/[A-Za-z0-9._/-]{0,100}", re.ASCII)
+IMAGE = re.compile(
+    r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@sha256:[a-f0-9]{64})?",
+    re.ASCII,
+)
+CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]")
+SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL)", re.ASCII)
+SECRET_VALUE = [
+    (re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.I), "a URL with credentials"),
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
+    (re.compile(r"\b(ghp|gho|ghs|github_pat|glpat|xox[abpr]|sk|sk_live|rk_live)[-_][A-Za-z0-9_-]{16,}"), "an API token"),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\."), "a JSON Web Token"),
+]
+CLASS_RANGE = {"mvp": "mvp", "utility": "utility", "multimodal": "utility", "dagi": "dagi"}
+
+Rule = Callable[[Manifests], Iterator[Problem]]
+
+
+def _svc(name: str, *rest: str | int) -> Loc:
+    return ("services", name, *rest)
+
+
+def node_service_entries(m: Manifests, node_id: str) -> Iterator[tuple[int, str, ServiceOverride | None]]:
+    """(index, service name, override) for each entry of a node's services list."""
+    for i, entry in enumerate(m.nodes[node_id].services):
+        if isinstance(entry, str):
+            yield i, entry, None
+        else:
+            for name, override in entry.items():
+                yield i, name, override
+
+
+def node_runs(m: Manifests, node_id: str) -> list[str]:
+    return [name for _, name, _ in node_service_entries(m, node_id)]
+
+
+def use_of(value: str | Use) -> Use:
+    return value if isinstance(value, Use) else Use(node=value)
+
+
+def parse_range(text: str) -> tuple[int, int] | None:
+    match = re.fullmatch(r"([0-9]{1,5})-([0-9]{1,5})", text)
+    if not match:
+        return None
+    low, high = int(match[1]), int(match[2])
+    return (low, high) if 1 <= low <= high <= 65535 else None
+
+
+def service_ports(svc: Service) -> list[tuple[Loc, int]]:
+    """Every container port a service listens on, with where it is written."""
+    ports: list[tuple[Loc, int]] = [(("port",), svc.port)]
+    if svc.health.port is not None and svc.health.port != svc.port:
+        ports.append((("health", "port"), svc.health.port))
+    if svc.metrics.port is not None and svc.metrics.port != svc.port:
+        ports.append((("metrics", "port"), svc.metrics.port))
+    return ports
+
+
+# --- name-format --------------------------------------------------------------------------
+
+def check_names(m: Manifests) -> Iterator[Problem]:
+    fd = m.fleet_doc
+    if not PROJECT_NAME.fullmatch(m.fleet.project):
+        yield fd.problem(("project",), "name-format",
+                         f"project {m.fleet.project!r} must be lowercase ASCII letters and digits (2-31)")
+    shorts: dict[str, str] = {}
+    for name, svc in m.fleet.services.items():
+        if not SERVICE_NAME.fullmatch(name):
+            yield fd.problem(_svc(name), "name-format",
+                             f"service name {name!r} must match ^[a-z][a-z0-9-]{{1,38}}$ (ASCII only)", key=True)
+            continue
+        short = short_name(name)
+        if short in shorts:
+            yield fd.problem(_svc(name), "name-format",
+                             f"{name}: label name {short!r} collides with service {shorts[short]!r}", key=True)
+        shorts.setdefault(short, name)
+        for var in svc.env:
+            if not ENV_NAME.fullmatch(var):
+                yield fd.problem(_svc(name, "env", var), "name-format",
+                                 f"{name}: environment variable {var!r} must match ^[A-Z_][A-Z0-9_]*$", key=True)
+    for node_id, doc in m.node_docs.items():
+        if not NODE_ID.fullmatch(node_id):
+            yield doc.problem(("node",), "name-format", f"node id {node_id!r} must match ^[a-z][a-z0-9-]{{1,30}}$")
+
+
+def short_name(service: str) -> str:
+    """The service's name in labels and metrics: agents-service -> agents."""
+    return service[: -len("-service")] if service.endswith("-service") else service
+
+
+# --- port-class / port-conflict --------------------------------------------------------------
+
+def check_port_classes(m: Manifests) -> Iterator[Problem]:
+    fd, std = m.fleet_doc, m.fleet.standard
+    ranges: dict[str, tuple[int, int]] = {}
+    for cls, text in std.port_classes.items():
+        parsed = parse_range(text)
+        if parsed is None:
+            yield fd.problem(("standard", "port_classes", cls), "port-class",
+                             f"port class {cls}: {text!r} is not a range LOW-HIGH within 1-65535")
+        else:
+            ranges[cls] = parsed
+    core = set(std.core_ports)
+    for name, svc in m.fleet.services.items():
+        for loc, port in service_ports(svc):
+            yield from _port_class_problem(fd, name, svc, loc, port, ranges, core)
+
+
+def _port_class_problem(
+    fd: Document, name: str, svc: Service, loc: Loc, port: int, ranges: dict[str, tuple[int, int]], core: set[int]
+) -> Iterator[Problem]:
+    where = _svc(name, *loc)
+    if not 1 <= port <= 65535:
+        yield fd.problem(where, "port-class", f"{name}: port {port} is not in 1-65535")
+        return
+    if svc.class_ == "core":
+        if port not in core:
+            yield fd.problem(where, "port-class",
+                             f"{name}: core service port {port} is not a well-known core port "
+                             f"({', '.join(map(str, sorted(core)))})")
+        return
+    if port in core:
+        yield fd.problem(where, "port-class", f"{name}: port {port} is reserved for core infrastructure")
+        return
+    cls = CLASS_RANGE[svc.class_]
+    if cls in ranges and not ranges[cls][0] <= port <= ranges[cls][1]:
+        low, high = ranges[cls]
+        yield fd.problem(where, "port-class", f"{name}: port {port} is outside the {svc.class_} range {low}-{high}")
+
+
+def check_port_conflicts(m: Manifests) -> Iterator[Problem]:
+    fd = m.fleet_doc
+    owner: dict[int, tuple[str, Loc]] = {}
+    for name, svc in m.fleet.services.items():
+        if svc.gateway:
+            continue  # the gateway's 80/443 are per-node settings, checked below
+        for loc, port in service_ports(svc):
+            if port in owner and owner[port][0] != name:
+                other, other_loc = owner[port]
+                line, col = fd.where(_svc(other, *other_loc))
+                yield fd.problem(_svc(name, *loc), "port-conflict",
+                                 f"{name}: port {port} is already used by {other} ({fd.path}:{line}:{col})")
+            owner.setdefault(port, (name, loc))
+    for node_id, node in m.nodes.items():
+        yield from _node_host_ports(m, node_id, node.gateway.http_port, node.gateway.https_port)
+
+
+def _node_host_ports(m: Manifests, node_id: str, http_port: int, https_port: int) -> Iterator[Problem]:
+    doc = m.node_docs[node_id]
+    if http_port == https_port:
+        yield doc.problem(("gateway", "https_port"), "port-conflict",
+                          f"gateway http_port and https_port are both {http_port}")
+    taken = {http_port: "the gateway", https_port: "the gateway"}
+    for i, name, override in node_service_entries(m, node_id):
+        svc = m.fleet.services.get(name)
+        if svc is None:
+            continue
+        for j, bind in enumerate(_publish_of(svc, override)):
+            parsed = parse_bind(bind)
+            if parsed is None:
+                continue
+            if parsed[1] in taken:
+                yield doc.problem(_publish_loc(i, name, override, j), "port-conflict",
+                                  f"{name}: host port {parsed[1]} is already published by {taken[parsed[1]]}")
+            taken.setdefault(parsed[1], name)
+
+
+def _publish_of(svc: Service, override: ServiceOverride | None) -> list[str]:
+    return override.publish if override is not None and override.publish is not None else svc.publish
+
+
+def _publish_loc(i: int, name: str, override: ServiceOverride | None, j: int) -> Loc:
+    if override is not None and override.publish is not None:
+        return ("services", i, name, "publish", j)
+    return ("services", i)
+
+
+def parse_bind(text: str) -> tuple[str, int] | None:
+    """'127.0.0.1:3000' or '[::1]:3000' -> (address, port)."""
+    match = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[0-9.]+):([0-9]{1,5})", text)
+    if not match:
+        return None
+    try:
+        ipaddress.ip_address(match[1].strip("[]"))
+    except ValueError:
+        return None
+    return match[1], int(match[2])
+
+
+# --- health / metrics --------------------------------------------------------------------------
+
+def check_endpoints(m: Manifests) -> Iterator[Problem]:
+    fd = m.fleet_doc
+    for name, svc in m.fleet.services.items():
+        for loc, path in (("health", "path"), svc.health.path), (("metrics", "path"), svc.metrics.path):
+            if not HTTP_PATH.fullmatch(path):
+                yield fd.problem(_svc(name, *loc), "value-syntax", f"{name}: {path!r} is not a plain URL path")
+        if svc.protocol == "tcp":
+            if not svc.health.command and not svc.gateway:
+                yield fd.problem(_svc(name), "health-endpoint",
+                                 f"{name}: a tcp service needs health.command (a probe that exists in its image)",
+                                 key=True)
+            continue
+        if svc.build is None:
+            continue  # pinned third-party images declare their real endpoints
+        if svc.health.path != "/health":
+            yield fd.problem(_svc(name, "health", "path"), "health-endpoint",
+                             f"{name}: services we build answer GET /health, not {svc.health.path}")
+        if not svc.metrics.enabled or svc.metrics.path != "/metrics":
+            loc = _svc(name, "metrics", "path" if svc.metrics.enabled else "enabled")
+            yield fd.problem(loc, "metrics-endpoint", f"{name}: services we build expose GET /metrics")
+
+
+# --- public-port ------------------------------------------------------------------------------
+
+def check_public_ports(m: Manifests) -> Iterator[Problem]:
+    fd = m.fleet_doc
+    for name, svc in m.fleet.services.items():
+        for j, bind in enumerate(svc.publish):
+            yield from _bind_problem(fd, _svc(name, "publish", j), name, bind, svc.gateway)
+    for node_id, doc in m.node_docs.items():
+        for i, name, override in node_service_entries(m, node_id):
+            svc = m.fleet.services.get(name)
+            if override is None or override.publish is None or svc is None:
+                continue
+            for j, bind in enumerate(override.publish):
+                yield from _bind_problem(doc, ("services", i, name, "publish", j), name, bind, svc.gateway)
+    for node_id, node in m.nodes.items():
+        listen = node.gateway.listen
+        if listen is not None and not _is_ip(listen):
+            yield m.node_docs[node_id].problem(("gateway", "listen"), "value-syntax",
+                                               f"gateway listen {listen!r} is not an IP address")
+
+
+def _bind_problem(doc: Document, loc: Loc, name: str, bind: str, gateway: bool) -> Iterator[Problem]:
+    if gateway:
+        yield doc.problem(loc, "public-port", f"{name}: the gateway's ports come from the node's gateway settings")
+        return
+    parsed = parse_bind(bind)
+    if parsed is None:
+        yield doc.problem(loc, "public-port", f"{name}: publish {bind!r} must be ADDRESS:PORT, e.g. 127.0.0.1:3000")
+        return
+    if not ipaddress.ip_address(parsed[0].strip("[]")).is_loopback:
+        yield doc.problem(loc, "public-port",
+                          f"{name}: only the gateway publishes ports; {bind!r} must bind a loopback address")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+# --- dependencies -----------------------------------------------------------------------------
+
+def check_dependencies(m: Manifests) -> Iterator[Problem]:
+    fd = m.fleet_doc
+    for name, svc in m.fleet.services.items():
+        for j, need in enumerate(svc.needs):
+            if need not in m.fleet.services:
+                yield fd.problem(_svc(name, "needs", j), "unknown-dependency",
+                                 f"{name} needs {need!r}, which is not in the catalog")
+            elif need == name:
+                yield fd.problem(_svc(name, "needs", j), "dependency-cycle", f"{name} needs itself")
+    yield from _cycles(m)
+    for node_id, node in m.nodes.items():
+        runs = set(node_runs(m, node_id))
+        for i, name, _ in node_service_entries(m, node_id):
+            svc = m.fleet.services.get(name)
+            for need in svc.needs if svc else []:
+                if need in m.fleet.services and need not in runs and need not in node.uses:
+                    yield m.node_docs[node_id].problem(("services", i), "unknown-dependency",
+                                                       f"{name} needs {need}, which {node_id} neither runs nor uses")
+
+
+def _cycles(m: Manifests) -> Iterator[Problem]:
+    graph = {n: [d for d in s.needs if d in m.fleet.services and d != n] for n, s in m.fleet.services.items()}
+    state: dict[str, int] = {}
+    reported: set[frozenset[str]] = set()
+
+    def visit(node: str, stack: list[str]) -> Iterator[list[str]]:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                yield [*stack[stack.index(nxt):], nxt]
+            elif nxt not in state:
+                yield from visit(nxt, stack)
+        stack.pop()
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start in state:
+            continue
+        for cycle in visit(start, []):
+            if frozenset(cycle) in reported:
+                continue
+            reported.add(frozenset(cycle))
+            fd = m.fleet_doc
+            steps = " -> ".join(f"{n} ({fd.path}:{fd.where(_svc(n, 'needs'))[0]})" for n in cycle)
+            yield fd.problem(_svc(cycle[0], "needs"), "dependency-cycle", f"dependency cycle: {steps}")
+
+
+# --- node distribution ----------------------------------------------------------------------
+
+def check_distribution(m: Manifests) -> Iterator[Problem]:
+    for node_id, node in m.nodes.items():
+        doc = m.node_docs[node_id]
+        seen: set[str] = set()
+        gateways = 0
+        for i, name, _ in node_service_entries(m, node_id):
+            if name not in m.fleet.services:
+                yield doc.problem(("services", i), "node-distribution", f"{node_id}: unknown service {name!r}"
+                                  + _did_you_mean(name, m.fleet.services))
+            elif name in seen:
+                yield doc.problem(("services", i), "node-distribution", f"{node_id}: {name} is listed twice")
+            else:
+                gateways += m.fleet.services[name].gateway
+            seen.add(name)
+        if gateways != 1:
+            yield doc.problem(("services",), "node-distribution",
+                              f"{node_id}: a node runs exactly one gateway service, not {gateways}", key=True)
+        for name, raw in node.uses.items():
+            yield from _check_use(m, node_id, name, use_of(raw), seen)
+
+
+def _check_use(m: Manifests, node_id: str, name: str, use: Use, runs: set[str]) -> Iterator[Problem]:
+    doc = m.node_docs[node_id]
+    loc: Loc = ("uses", name)
+    if name not in m.fleet.services:
+        yield doc.problem(loc, "node-distribution", f"uses unknown service {name!r}" + _did_you_mean(name, m.fleet.services), key=True)
+        return
+    for target, where in ((use.node, loc), (use.fallback, (*loc, "fallback"))):
+        if target is None or (target == "local" and where != loc):
+            continue
+        if target == node_id:
+            yield doc.problem(where, "node-distribution", f"{name}: a node cannot use a service from itself")
+        elif target not in m.nodes:
+            yield doc.problem(where, "node-distribution", f"{name}: no node {target!r}" + _did_you_mean(target, m.nodes))
+        elif name not in node_runs(m, target):
+            yield doc.problem(where, "node-distribution", f"{name}: node {target} does not run it")
+    if use.fallback == "local" and name not in runs:
+        yield doc.problem((*loc, "fallback"), "node-distribution",
+                          f"{name}: fallback 'local' needs {name} in this node's services")
+    if use.fallback != "local" and name in runs:
+        yield doc.problem(loc, "node-distribution", f"{name}: runs locally and is also used from {use.node}", key=True)
+    if use.fallback is not None and m.fleet.services[name].route is None:
+        yield doc.problem(loc, "node-distribution", f"{name}: a fallback needs the service to have an API route", key=True)
+
+
+def _did_you_mean(word: str, options: Any) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# --- routes ---------------------------------------------------------------------------------------
+
+def check_routes(m: Manifests) -> Iterator[Problem]:
+    fd = m.fleet_doc
+    for name, svc in m.fleet.services.items():
+        if svc.route is not None and not ROUTE.fullmatch(svc.route):
+            yield fd.problem(_svc(name, "route"), "route",
+                             f"{name}: route {svc.route!r} must be lowercase ASCII letters, digits and '-'")
+        if svc.route is not None and svc.protocol == "tcp":
+            yield fd.problem(_svc(name, "route"), "route", f"{name}: a tcp service cannot have an HTTP route")
+        if svc.websocket and (svc.protocol != "http+ws" or svc.route is None):
+            yield fd.problem(_svc(name, "websocket"), "route",
+                             f"{name}: websocket channels need protocol http+ws and a route")
+        for j, channel in enumerate(svc.websocket):
+            if not ROUTE.fullmatch(channel):
+                yield fd.problem(_svc(name, "websocket", j), "route",
+                                 f"{name}: websocket channel {channel!r} must be lowercase ASCII letters, digits and '-'")
+            elif channel in svc.websocket[:j]:
+                yield fd.problem(_svc(name, "websocket", j), "route", f"{name}: channel {channel!r} is listed twice")
+    for node_id in m.nodes:
+        owners: dict[str, str] = {}
+        for i, name, _ in node_service_entries(m, node_id):
+            route = getattr(m.fleet.services.get(name), "route", None)
+            if route is None:
+                continue
+            if route in owners:
+                yield m.node_docs[node_id].problem(("services", i), "route",
+                                                   f"{node_id}: route /api/{route}/ is used by {owners[route]} and {name}")
+            owners.setdefault(route, name)
+
+
+# --- secrets --------------------------------------------------------------------------------------
+
+def check_secrets(m: Manifests) -> Iterator[Problem]:
+    docs = [m.fleet_doc, *m.node_docs.values()]
+    for doc in docs:
+        yield from _scan_values(doc, doc.data, ())
+    for name, svc in m.fleet.services.items():
+        yield from _env_secrets(m.fleet_doc, _svc(name, "env"), name, svc.env)
+    for node_id in m.nodes:
+        for i, name, override in node_service_entries(m, node_id):
+            if override is not None:
+                yield from _env_secrets(m.node_docs[node_id], ("services", i, name, "env"), name, override.env)
+
+
+def _env_secrets(doc: Document, base: Loc, name: str, env: dict[str, Any]) -> Iterator[Problem]:
+    for var, value in env.items():
+        if isinstance(value, EnvVar):
+            if value.secret and value.value is not None:
+                yield doc.problem((*base, var, "value"), "secret-literal",
+                                  f"{name}: {var} is secret and must not have a value in a manifest (set it in .env)")
+            literal = value.value if not value.secret else None
+        else:
+            literal = value
+        if literal is not None and SECRET_NAME.search(var) and str(literal) != "":
+            yield doc.problem((*base, var), "secret-literal",
+                              f"{name}: {var} looks like a secret; write {{secret: true}} and set it in .env")
+
+
+def _scan_values(doc: Document, data: Any, loc: Loc) -> Iterator[Problem]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _scan_values(doc, value, (*loc, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _scan_values(doc, value, (*loc, i))
+    elif isinstance(data, str):
+        for pattern, what in SECRET_VALUE:
+            if pattern.search(data):
+                yield doc.problem(loc, "secret-literal", f"value looks like {what}; secrets belong in .env")
+                break
+
+
+# --- images and values that reach rendered syntax ---------------------------------------------------
+
+def check_images(m: Manifests) -> Iterator[Problem]:
+    fd = m.fleet_doc
+    for name, svc in m.fleet.services.items():
+        if (svc.image is None) == (svc.build is None):
+            yield fd.problem(_svc(name), "image", f"{name}: give exactly one of image or build", key=True)
+        if svc.image is not None:
+            yield from _image_problem(fd, _svc(name, "image"), name, svc.image)
+        if svc.build is not None and not REL_PATH.fullmatch(svc.build):
+            yield fd.problem(_svc(name, "build"), "value-syntax",
+                             f"{name}: build context {svc.build!r} must be a relative path inside the node root")
+    for node_id in m.nodes:
+        for i, name, override in node_service_entries(m, node_id):
+            if override is not None and override.image is not None:
+                yield from _image_problem(m.node_docs[node_id], ("services", i, name, "image"), name, override.image)
+
+
+def _image_problem(doc: Document, loc: Loc, name: str, image: str) -> Iterator[Problem]:
+    match = IMAGE.fullmatch(image)
+    if match is None:
+        yield doc.problem(loc, "image", f"{name}: {image!r} is not a valid image reference")
+    elif "@sha256:" not in image and match["tag"] in (None, "latest"):
+        yield doc.problem(loc, "image", f"{name}: image {image!r} must be pinned to a version tag, never latest")
+
+
+def check_values(m: Manifests) -> Iterator[Problem]:
+    fd = m.fleet_doc
+    if not HOSTNAME.fullmatch(m.fleet.domain):
+        yield fd.problem(("domain",), "value-syntax", f"domain {m.fleet.domain!r} is not a lowercase DNS name")
+    for doc in (fd, *m.node_docs.values()):
+        yield from _control_chars(doc, doc.data, ())
+    for name, svc in m.fleet.services.items():
+        for path, loc in [(svc.data, _svc(name, "data"))] + [(dst, _svc(name, "mounts", src)) for src, dst in svc.mounts.items()]:
+            if path is not None and not ABS_PATH.fullmatch(path):
+                yield fd.problem(loc, "value-syntax", f"{name}: {path!r} must be an absolute container path")
+        for src in svc.mounts:
+            if not REL_PATH.fullmatch(src):
+                yield fd.problem(_svc(name, "mounts", src), "value-syntax",
+                                 f"{name}: mount source {src!r} must be a relative path inside the node root", key=True)
+    for node_id, node in m.nodes.items():
+        yield from _node_values(m.node_docs[node_id], node)
+
+
+def _node_values(doc: Document, node: Any) -> Iterator[Problem]:
+    if not HOSTNAME.fullmatch(node.domain):
+        yield doc.problem(("domain",), "value-syntax", f"domain {node.domain!r} is not a lowercase DNS name")
+    if not _is_ip(node.address):
+        yield doc.problem(("address",), "value-syntax", f"address {node.address!r} is not an IP address")
+    resolver = node.gateway.resolver
+    if not all(_is_ip(part.rsplit(":", 1)[0]) if ":" in part and part.count(":") == 1 else _is_ip(part)
+               for part in resolver.split()):
+        yield doc.problem(("gateway", "resolver"), "value-syntax", f"resolver {resolver!r} must be IP[:PORT] addresses")
+    for key in ("certificate", "certificate_key"):
+        if not ABS_PATH.fullmatch(getattr(node.gateway, key)):
+            yield doc.problem(("gateway", key), "value-syntax", f"gateway {key} must be an absolute path")
+
+
+def _control_chars(doc: Document, data: Any, loc: Loc) -> Iterator[Problem]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if CONTROL.search(key):
+                yield doc.problem((*loc, key), "value-syntax", "key contains control characters", key=True)
+            yield from _control_chars(doc, value, (*loc, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _control_chars(doc, value, (*loc, i))
+    elif isinstance(data, str) and CONTROL.search(data):
+        yield doc.problem(loc, "value-syntax", "value contains a newline or control character")
+
+
+CHECKS: tuple[Rule, ...] = (
+    check_names,
+    check_port_classes,
+    check_port_conflicts,
+    check_endpoints,
+    check_public_ports,
+    check_dependencies,
+    check_distribution,
+    check_routes,
+    check_secrets,
+    check_images,
+    check_values,
+)
+
+
+def validate(m: Manifests) -> list[Problem]:
+    """Every problem the rules find, sorted."""
+    return sorted({p for check in CHECKS for p in check(m)})

