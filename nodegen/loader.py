@@ -94,10 +94,7 @@ def _data_loc(data: Any, loc: tuple[Any, ...]) -> tuple[Loc, tuple[Any, ...]]:
     rest = list(loc)
     while rest:
         part = rest.pop(0)
-        if isinstance(cur, dict) and isinstance(part, str) and part in cur:
-            out.append(part)
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+        if _indexes(cur, part):
             out.append(part)
             cur = cur[part]
         elif isinstance(part, str) and ("[" in part or part in _BRANCH_NAMES):
@@ -105,6 +102,14 @@ def _data_loc(data: Any, loc: tuple[Any, ...]) -> tuple[Loc, tuple[Any, ...]]:
         else:
             return tuple(out), (part, *rest)
     return tuple(out), ()
+
+
+def _indexes(container: Any, part: Any) -> bool:
+    if isinstance(container, dict):
+        return isinstance(part, str) and part in container
+    if isinstance(container, list):
+        return isinstance(part, int) and 0 <= part < len(container)
+    return False
 
 
 _BRANCH_NAMES = {"str", "int", "bool", "float", "list", "dict", "none", "EnvVar", "Use", "ServiceOverride"}
@@ -130,8 +135,12 @@ def _problem_for(doc: Document, model: type[BaseModel], err: Any, loc: Loc, rest
         key = str(loc[-1]) if loc else "?"
         allowed = _allowed_keys(model, loc[:-1])
         hint = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
-        suggestion = f"; did you mean {hint[0]!r}?" if hint else (f"; allowed: {', '.join(sorted(allowed))}" if allowed else "")
-        return doc.problem(loc, "schema", f"unknown key {key!r} in {'.'.join(map(str, loc[:-1])) or 'top level'}{suggestion}", key=True)
+        if hint:
+            suggestion = f"; did you mean {hint[0]!r}?"
+        else:
+            suggestion = f"; allowed: {', '.join(sorted(allowed))}" if allowed else ""
+        parent = ".".join(map(str, loc[:-1])) or "top level"
+        return doc.problem(loc, "schema", f"unknown key {key!r} in {parent}{suggestion}", key=True)
     if err["type"] == "missing":
         missing = rest[0] if rest else "?"
         return doc.problem(loc, "schema", f"{dotted}: missing required key {missing!r}", key=True)

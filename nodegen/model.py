@@ -47,22 +47,28 @@ class AlertThresholds(Strict):
     active_connections: int = Field(1000, ge=1)
 
 
+PortClassName = Literal["mvp", "utility", "dagi"]
+_DEFAULT_RANGES: dict[PortClassName, str] = {"mvp": "7000-7999", "utility": "8000-8999", "dagi": "9000-9999"}
+RotationKey = Literal["max_size", "max_file"]
+_DEFAULT_ROTATION: dict[RotationKey, str] = {"max_size": "10m", "max_file": "3"}
+
+
 class Standard(Strict):
     """Parameters of the infrastructure standard shared by every node."""
 
-    port_classes: dict[Literal["mvp", "utility", "dagi"], str] = Field(
-        default_factory=lambda: {"mvp": "7000-7999", "utility": "8000-8999", "dagi": "9000-9999"},
+    port_classes: dict[PortClassName, str] = Field(
+        default_factory=lambda: dict(_DEFAULT_RANGES),
         description="port range per service class, LOW-HIGH",
     )
     core_ports: list[Port] = Field(
         default_factory=lambda: [80, 443, 3000, 4222, 5432, 6379, 8222, 9090],
         description="well-known ports reserved for core infrastructure",
     )
-    healthcheck: HealthTimings = Field(default_factory=HealthTimings)  # type: ignore[arg-type]
-    rate_limit: RateLimit = Field(default_factory=RateLimit)  # type: ignore[arg-type]
-    alerts: AlertThresholds = Field(default_factory=AlertThresholds)  # type: ignore[arg-type]
-    log_rotation: dict[Literal["max_size", "max_file"], str] = Field(
-        default_factory=lambda: {"max_size": "10m", "max_file": "3"},
+    healthcheck: HealthTimings = Field(default_factory=HealthTimings)
+    rate_limit: RateLimit = Field(default_factory=RateLimit)
+    alerts: AlertThresholds = Field(default_factory=AlertThresholds)
+    log_rotation: dict[RotationKey, str] = Field(
+        default_factory=lambda: dict(_DEFAULT_ROTATION),
         description="json-file log driver rotation on every service",
     )
 
@@ -108,8 +114,8 @@ class Service(Strict):
     port: Port = Field(description="main container port")
     protocol: Protocol = "http"
     gateway: bool = Field(False, description="this is the nginx gateway (publishes 80/443)")
-    health: Health = Field(default_factory=Health)  # type: ignore[arg-type]
-    metrics: Metrics = Field(default_factory=Metrics)  # type: ignore[arg-type]
+    health: Health = Field(default_factory=Health)
+    metrics: Metrics = Field(default_factory=Metrics)
     route: str | None = Field(None, description="API route name: /api/<route>/...")
     websocket: list[str] = Field(default_factory=list, description="channels: /ws/<route>/<channel>")
     needs: list[str] = Field(default_factory=list, description="services this one depends on")
@@ -133,7 +139,9 @@ class Use(Strict):
 
     node: str = Field(description="id of the node that runs the service")
     fallback: str | None = Field(None, description="another node id, or 'local'")
-    via: Literal["gateway", "private"] = Field("gateway", description="through the serving node's gateway route or its private address")
+    via: Literal["gateway", "private"] = Field(
+        "gateway", description="through the serving node's gateway route or its private address"
+    )
 
 
 class GatewaySettings(Strict):
@@ -152,7 +160,7 @@ class Fleet(Strict):
 
     project: str = Field(description="lowercase project name; prefixes containers and labels")
     domain: str
-    standard: Standard = Field(default_factory=Standard)  # type: ignore[arg-type]
+    standard: Standard = Field(default_factory=Standard)
     services: dict[str, Service] = Field(description="the catalog: every service of the standard, once")
     alertmanager: bool = Field(False, description="Phase MONITOR: run Alertmanager beside Prometheus")
 
@@ -168,5 +176,5 @@ class Node(Strict):
     address: str = Field(description="private address for node-to-node traffic")
     services: list[str | dict[str, ServiceOverride]]
     uses: dict[str, str | Use] = Field(default_factory=dict, description="service -> node id (or details)")
-    gateway: GatewaySettings = Field(default_factory=GatewaySettings)  # type: ignore[arg-type]
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     dev_overrides: bool | None = Field(None, description="render docker-compose.dev.yml (default: dev role)")

@@ -154,7 +154,8 @@ def _remote(m: Manifests, node_id: str, name: str) -> Remote:
         fallback_url = f"http://{name}:{svc.port}"
     elif use.fallback is not None:
         fallback_url = _remote_url(m, use.fallback, svc, use.via)
-    return Remote(name, use.node, _remote_url(m, use.node, svc, use.via), env_url_name(name), use.fallback, fallback_url)
+    url = _remote_url(m, use.node, svc, use.via)
+    return Remote(name, use.node, url, env_url_name(name), use.fallback, fallback_url)
 
 
 def _remote_url(m: Manifests, serving: str, svc: Service, via: str) -> str:

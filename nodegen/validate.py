@@ -17,7 +17,8 @@ PROJECT_NAME = re.compile(r"[a-z][a-z0-9]{1,30}", re.ASCII)
 NODE_ID = re.compile(r"[a-z][a-z0-9-]{1,30}", re.ASCII)
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}", re.ASCII)
 ROUTE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?", re.ASCII)
-HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*", re.ASCII)
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*", re.ASCII)
 ABS_PATH = re.compile(r"/[A-Za-z0-9._/-]{0,200}", re.ASCII)
 REL_PATH = re.compile(r"(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_][A-Za-z0-9._/-]{0,200}", re.ASCII)
 HTTP_PATH = re.compile(r"/[A-Za-z0-9._/-]{0,100}", re.ASCII)
@@ -31,7 +32,8 @@ SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|CRE
 SECRET_VALUE = [
     (re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.I), "a URL with credentials"),
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
-    (re.compile(r"\b(ghp|gho|ghs|github_pat|glpat|xox[abpr]|sk|sk_live|rk_live)[-_][A-Za-z0-9_-]{16,}"), "an API token"),
+    (re.compile(r"\b(ghp|gho|ghs|github_pat|glpat|xox[abpr]|sk|sk_live|rk_live)[-_][A-Za-z0-9_-]{16,}"),
+     "an API token"),
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\."), "a JSON Web Token"),
 ]
@@ -231,8 +233,8 @@ def check_endpoints(m: Manifests) -> Iterator[Problem]:
             yield fd.problem(_svc(name, "health", "path"), "health-endpoint",
                              f"{name}: services we build answer GET /health, not {svc.health.path}")
         if not svc.metrics.enabled or svc.metrics.path != "/metrics":
-            loc = _svc(name, "metrics", "path" if svc.metrics.enabled else "enabled")
-            yield fd.problem(loc, "metrics-endpoint", f"{name}: services we build expose GET /metrics")
+            where = _svc(name, "metrics", "path" if svc.metrics.enabled else "enabled")
+            yield fd.problem(where, "metrics-endpoint", f"{name}: services we build expose GET /metrics")
 
 
 # --- public-port ------------------------------------------------------------------------------
@@ -244,11 +246,11 @@ def check_public_ports(m: Manifests) -> Iterator[Problem]:
             yield from _bind_problem(fd, _svc(name, "publish", j), name, bind, svc.gateway)
     for node_id, doc in m.node_docs.items():
         for i, name, override in node_service_entries(m, node_id):
-            svc = m.fleet.services.get(name)
-            if override is None or override.publish is None or svc is None:
+            found = m.fleet.services.get(name)
+            if override is None or override.publish is None or found is None:
                 continue
             for j, bind in enumerate(override.publish):
-                yield from _bind_problem(doc, ("services", i, name, "publish", j), name, bind, svc.gateway)
+                yield from _bind_problem(doc, ("services", i, name, "publish", j), name, bind, found.gateway)
     for node_id, node in m.nodes.items():
         listen = node.gateway.listen
         if listen is not None and not _is_ip(listen):
@@ -292,8 +294,8 @@ def check_dependencies(m: Manifests) -> Iterator[Problem]:
     for node_id, node in m.nodes.items():
         runs = set(node_runs(m, node_id))
         for i, name, _ in node_service_entries(m, node_id):
-            svc = m.fleet.services.get(name)
-            for need in svc.needs if svc else []:
+            placed = m.fleet.services.get(name)
+            for need in placed.needs if placed else []:
                 if need in m.fleet.services and need not in runs and need not in node.uses:
                     yield m.node_docs[node_id].problem(("services", i), "unknown-dependency",
                                                        f"{name} needs {need}, which {node_id} neither runs nor uses")
@@ -354,7 +356,8 @@ def _check_use(m: Manifests, node_id: str, name: str, use: Use, runs: set[str]) 
     doc = m.node_docs[node_id]
     loc: Loc = ("uses", name)
     if name not in m.fleet.services:
-        yield doc.problem(loc, "node-distribution", f"uses unknown service {name!r}" + _did_you_mean(name, m.fleet.services), key=True)
+        hint = _did_you_mean(name, m.fleet.services)
+        yield doc.problem(loc, "node-distribution", f"uses unknown service {name!r}{hint}", key=True)
         return
     for target, where in ((use.node, loc), (use.fallback, (*loc, "fallback"))):
         if target is None or (target == "local" and where != loc):
@@ -362,7 +365,8 @@ def _check_use(m: Manifests, node_id: str, name: str, use: Use, runs: set[str]) 
         if target == node_id:
             yield doc.problem(where, "node-distribution", f"{name}: a node cannot use a service from itself")
         elif target not in m.nodes:
-            yield doc.problem(where, "node-distribution", f"{name}: no node {target!r}" + _did_you_mean(target, m.nodes))
+            hint = _did_you_mean(target, m.nodes)
+            yield doc.problem(where, "node-distribution", f"{name}: no node {target!r}{hint}")
         elif name not in node_runs(m, target):
             yield doc.problem(where, "node-distribution", f"{name}: node {target} does not run it")
     if use.fallback == "local" and name not in runs:
@@ -371,7 +375,8 @@ def _check_use(m: Manifests, node_id: str, name: str, use: Use, runs: set[str]) 
     if use.fallback != "local" and name in runs:
         yield doc.problem(loc, "node-distribution", f"{name}: runs locally and is also used from {use.node}", key=True)
     if use.fallback is not None and m.fleet.services[name].route is None:
-        yield doc.problem(loc, "node-distribution", f"{name}: a fallback needs the service to have an API route", key=True)
+        yield doc.problem(loc, "node-distribution", f"{name}: a fallback needs the service to have an API route",
+                          key=True)
 
 
 def _did_you_mean(word: str, options: Any) -> str:
@@ -396,8 +401,8 @@ def check_routes(m: Manifests) -> Iterator[Problem]:
                              f"{name}: websocket channels need protocol http+ws and a route")
         for j, channel in enumerate(svc.websocket):
             if not ROUTE.fullmatch(channel):
-                yield fd.problem(_svc(name, "websocket", j), "route",
-                                 f"{name}: websocket channel {channel!r} must be lowercase ASCII letters, digits and '-'")
+                yield fd.problem(_svc(name, "websocket", j), "route", f"{name}: websocket channel {channel!r} "
+                                 "must be lowercase ASCII letters, digits and '-'")
             elif channel in svc.websocket[:j]:
                 yield fd.problem(_svc(name, "websocket", j), "route", f"{name}: channel {channel!r} is listed twice")
     for node_id in m.nodes:
@@ -407,8 +412,8 @@ def check_routes(m: Manifests) -> Iterator[Problem]:
             if route is None:
                 continue
             if route in owners:
-                yield m.node_docs[node_id].problem(("services", i), "route",
-                                                   f"{node_id}: route /api/{route}/ is used by {owners[route]} and {name}")
+                message = f"{node_id}: route /api/{route}/ is used by {owners[route]} and {name}"
+                yield m.node_docs[node_id].problem(("services", i), "route", message)
             owners.setdefault(route, name)
 
 
@@ -487,7 +492,8 @@ def check_values(m: Manifests) -> Iterator[Problem]:
     for doc in (fd, *m.node_docs.values()):
         yield from _control_chars(doc, doc.data, ())
     for name, svc in m.fleet.services.items():
-        for path, loc in [(svc.data, _svc(name, "data"))] + [(dst, _svc(name, "mounts", src)) for src, dst in svc.mounts.items()]:
+        paths = [(svc.data, _svc(name, "data"))] + [(dst, _svc(name, "mounts", src)) for src, dst in svc.mounts.items()]
+        for path, loc in paths:
             if path is not None and not ABS_PATH.fullmatch(path):
                 yield fd.problem(loc, "value-syntax", f"{name}: {path!r} must be an absolute container path")
         for src in svc.mounts:

@@ -85,6 +85,7 @@ class _Builder:
             return self._mapping(node, loc, depth)
         if isinstance(node, SequenceNode):
             return [self.build(item, (*loc, i), depth + 1) for i, item in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)
         return _scalar(node)
 
     def _mapping(self, node: MappingNode, loc: Loc, depth: int) -> dict[str, Any]:
@@ -124,7 +125,7 @@ def _float(text: str) -> float:
 
 
 def _scalar(node: ScalarNode) -> Any:
-    tag, text = node.tag, node.value
+    tag, text = str(node.tag), node.value
     if tag == _T + "str" or tag == _T + "timestamp":
         return text
     if tag == _T + "null":
