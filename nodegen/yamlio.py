@@ -1,21 +1,24 @@
 """Read manifests as YAML 1.2 into plain data plus a map of where every key and value stands.
 
-ruamel.yaml composes the node graph (YAML 1.2 tag resolution, marks on every node); this module
-builds the Python values itself so that duplicate keys, alias bombs, custom tags and runaway
-nesting become located problems instead of surprises.
+A YAML library only composes the node graph (marks on every node): libyaml through PyYAML's C
+parser when available, ruamel.yaml's pure-Python parser otherwise. This module resolves plain
+scalars by the YAML 1.2 core schema itself (so `22:22` and `NO` stay strings whichever parser ran)
+and builds the Python values, so that duplicate keys, alias bombs, custom tags and runaway nesting
+become located problems instead of surprises.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from nodegen.problems import Problem
 
@@ -55,6 +58,9 @@ class Document:
         return Problem(self.path, line, col, rule, message, level)  # type: ignore[arg-type]
 
 
+Node = Any  # a composed node of either library: .id, .tag, .value, .start_mark (and .style on scalars)
+
+
 class _Abort(Exception):
     def __init__(self, node: Node | None, message: str) -> None:
         super().__init__(message)
@@ -81,20 +87,19 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise _Abort(node, f"nesting deeper than {MAX_DEPTH} levels")
         self.doc.values.setdefault(loc, _pos(node))
-        if isinstance(node, MappingNode):
+        if node.id == "mapping":
             return self._mapping(node, loc, depth)
-        if isinstance(node, SequenceNode):
+        if node.id == "sequence":
             return [self.build(item, (*loc, i), depth + 1) for i, item in enumerate(node.value)]
-        assert isinstance(node, ScalarNode)
         return _scalar(node)
 
-    def _mapping(self, node: MappingNode, loc: Loc, depth: int) -> dict[str, Any]:
+    def _mapping(self, node: Node, loc: Loc, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == _T + "merge":
-                raise _Abort(key_node, "merge keys (<<) are not supported; write the keys out")
-            if not isinstance(key_node, ScalarNode):
+            if key_node.id != "scalar":
                 raise _Abort(key_node, "mapping keys must be plain scalars")
+            if key_node.value == "<<" and not key_node.style:
+                raise _Abort(key_node, "merge keys (<<) are not supported; write the keys out")
             key = key_node.value
             if key in out:
                 first = self.doc.keys[(*loc, key)]
@@ -105,7 +110,7 @@ class _Builder:
 
 
 def _int(text: str) -> int:
-    t = text.replace("_", "")
+    t = text
     sign = -1 if t.startswith("-") else 1
     t = t.lstrip("+-")
     if t[:2] in ("0o", "0O"):
@@ -116,7 +121,7 @@ def _int(text: str) -> int:
 
 
 def _float(text: str) -> float:
-    t = text.lower().replace("_", "")
+    t = text.lower()
     if t.endswith(".nan"):
         return math.nan
     if t.endswith(".inf"):
@@ -124,23 +129,33 @@ def _float(text: str) -> float:
     return float(t)
 
 
-def _scalar(node: ScalarNode) -> Any:
-    tag, text = str(node.tag), node.value
-    if tag == _T + "str" or tag == _T + "timestamp":
-        return text
-    if tag == _T + "null":
-        return None
-    if tag == _T + "bool":
-        return text.lower() == "true"
-    try:
-        if tag == _T + "int":
-            return _int(text)
-        if tag == _T + "float":
-            return _float(text)
-    except ValueError:
-        return text
-    if tag.startswith("!") or not tag.startswith(_T):
+# The YAML 1.2 core schema, applied to plain scalars only.
+_NULL = re.compile(r"~|null|Null|NULL|")
+_BOOL = re.compile(r"true|True|TRUE|false|False|FALSE")
+_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+_STANDARD_TAGS = {_T + t for t in ("str", "int", "float", "bool", "null", "timestamp", "value", "merge")}
+
+
+def _scalar(node: Node) -> Any:
+    tag, text = str(node.tag), str(node.value)
+    if tag not in _STANDARD_TAGS and tag != "?" and tag != "!":
         raise _Abort(node, f"custom tag {tag} is not supported")
+    if node.style or tag == "!":
+        return text  # quoted and block scalars are strings (plain style is None or "")
+    # Plain scalars: whatever the parser's own (1.1) resolver said, the 1.2 core schema decides.
+    return _core_value(text)
+
+
+def _core_value(text: str) -> Any:
+    if _NULL.fullmatch(text):
+        return None
+    if _BOOL.fullmatch(text):
+        return text.lower() == "true"
+    if _INT.fullmatch(text):
+        return _int(text)
+    if _FLOAT.fullmatch(text):
+        return _float(text)
     return text
 
 
@@ -177,19 +192,22 @@ def parse(text: str, display: str) -> tuple[Document | None, Problem | None]:
     doc = Document(display, None)
     if not text.strip():
         return None, Problem(display, 1, 1, "yaml", "file is empty")
-    yaml = YAML(typ="safe", pure=True)
-    yaml.version = (1, 2)
+    overflow = _flow_overflow(text)
+    if overflow is not None:
+        line = text.count("\n", 0, overflow) + 1
+        col = overflow - (text.rfind("\n", 0, overflow) + 1) + 1
+        return None, Problem(display, line, col, "yaml", f"nesting deeper than {MAX_DEPTH} levels")
     try:
-        node = yaml.compose(io.StringIO(text))
+        node = compose(text)
         doc.data = _Builder(doc).build(node, (), 0) if node is not None else None
-    except MarkedYAMLError as exc:
+    except (MarkedYAMLError, pyyaml.MarkedYAMLError) as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return None, Problem(display, line, col, "yaml", _yaml_message(exc))
     except _Abort as exc:
         line, col = _pos(exc.node) if exc.node is not None else (1, 1)
         return None, Problem(display, line, col, "yaml", exc.message)
-    except (YAMLError, RecursionError) as exc:
+    except (YAMLError, pyyaml.YAMLError, RecursionError) as exc:
         what = "nesting too deep" if isinstance(exc, RecursionError) else str(exc).splitlines()[0]
         return None, Problem(display, 1, 1, "yaml", what)
     if doc.data is None:
@@ -197,7 +215,35 @@ def parse(text: str, display: str) -> tuple[Document | None, Problem | None]:
     return doc, None
 
 
-def _yaml_message(exc: MarkedYAMLError) -> str:
+_BRACKETS = re.compile(r"[\[\]{}]")
+# libyaml's composer recurses in C: tens of thousands of nested brackets crash the process
+# instead of raising, so absurd flow nesting is refused before any parser sees it.
+MAX_FLOW_BRACKETS = 5000
+
+
+def _flow_overflow(text: str) -> int | None:
+    """Offset of the first bracket nested deeper than MAX_FLOW_BRACKETS (quotes ignored: conservative)."""
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > MAX_FLOW_BRACKETS:
+            return match.start()
+    return None
+
+
+def compose(text: str) -> Node | None:
+    """The node graph of one YAML document: libyaml (C) when PyYAML has it, else ruamel.yaml."""
+    if LIBYAML:
+        return pyyaml.compose(text, Loader=pyyaml.CSafeLoader)  # noqa: S506 - compose only, builds nothing
+    parser = YAML(typ="safe", pure=True)
+    parser.version = (1, 2)
+    return parser.compose(io.StringIO(text))
+
+
+LIBYAML = bool(getattr(pyyaml, "__with_libyaml__", False))
+
+
+def _yaml_message(exc: Any) -> str:
     parts = [p for p in (exc.context, exc.problem) if p]
     return "; ".join(" ".join(str(p).split()) for p in parts) or "invalid YAML"
 
