@@ -234,7 +234,7 @@ def _flow_overflow(text: str) -> int | None:
 def compose(text: str) -> Node | None:
     """The node graph of one YAML document: libyaml (C) when PyYAML has it, else ruamel.yaml."""
     if LIBYAML:
-        return pyyaml.compose(text, Loader=pyyaml.CSafeLoader)  # noqa: S506 - compose only, builds nothing
+        return pyyaml.compose(text, Loader=pyyaml.CSafeLoader)
     parser = YAML(typ="safe", pure=True)
     parser.version = (1, 2)
     return parser.compose(io.StringIO(text))
