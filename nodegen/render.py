@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from importlib import resources
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import jinja2
@@ -17,8 +18,8 @@ SUM_FILE = ".nodegen.sum"
 
 
 def _yaml_str(value: object) -> str:
-    """A YAML double-quoted scalar (JSON strings are valid YAML 1.2)."""
-    return json.dumps(str(value), ensure_ascii=False)
+    """A YAML double-quoted scalar (JSON strings are valid YAML 1.2); the hottest filter, kept lean."""
+    return str(encode_basestring(str(value)))
 
 
 def _compose_str(value: object) -> str:

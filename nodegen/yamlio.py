@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml as pyyaml
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from nodegen.problems import Problem
 
@@ -200,14 +198,14 @@ def parse(text: str, display: str) -> tuple[Document | None, Problem | None]:
     try:
         node = compose(text)
         doc.data = _Builder(doc).build(node, (), 0) if node is not None else None
-    except (MarkedYAMLError, pyyaml.MarkedYAMLError) as exc:
+    except _marked_errors() as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return None, Problem(display, line, col, "yaml", _yaml_message(exc))
     except _Abort as exc:
         line, col = _pos(exc.node) if exc.node is not None else (1, 1)
         return None, Problem(display, line, col, "yaml", exc.message)
-    except (YAMLError, pyyaml.YAMLError, RecursionError) as exc:
+    except _yaml_errors() as exc:
         what = "nesting too deep" if isinstance(exc, RecursionError) else str(exc).splitlines()[0]
         return None, Problem(display, 1, 1, "yaml", what)
     if doc.data is None:
@@ -235,12 +233,30 @@ def compose(text: str) -> Node | None:
     """The node graph of one YAML document: libyaml (C) when PyYAML has it, else ruamel.yaml."""
     if LIBYAML:
         return pyyaml.compose(text, Loader=pyyaml.CSafeLoader)
+    from ruamel.yaml import YAML  # only without libyaml: importing it costs start-up time
+
     parser = YAML(typ="safe", pure=True)
     parser.version = (1, 2)
     return parser.compose(io.StringIO(text))
 
 
 LIBYAML = bool(getattr(pyyaml, "__with_libyaml__", False))
+
+
+def _marked_errors() -> tuple[type[Exception], ...]:
+    if LIBYAML:
+        return (pyyaml.MarkedYAMLError,)
+    from ruamel.yaml.error import MarkedYAMLError
+
+    return (MarkedYAMLError, pyyaml.MarkedYAMLError)
+
+
+def _yaml_errors() -> tuple[type[BaseException], ...]:
+    if LIBYAML:
+        return (pyyaml.YAMLError, RecursionError)
+    from ruamel.yaml.error import YAMLError
+
+    return (YAMLError, pyyaml.YAMLError, RecursionError)
 
 
 def _yaml_message(exc: Any) -> str:
