@@ -176,7 +176,11 @@ def _node_host_ports(m: Manifests, node_id: str, http_port: int, https_port: int
     if http_port == https_port:
         yield doc.problem(("gateway", "https_port"), "port-conflict",
                           f"gateway http_port and https_port are both {http_port}")
-    taken = {http_port: "the gateway", https_port: "the gateway"}
+    # A host port is taken per address: 127.0.0.1:3000 and [::1]:3000 can both be bound. The gateway
+    # listens on every address unless `listen` says otherwise (None stands for every address).
+    listen = m.nodes[node_id].gateway.listen
+    gw_addr = ipaddress.ip_address(listen) if listen is not None and _is_ip(listen) else None
+    taken: dict[tuple[Any, int], str] = {(gw_addr, http_port): "the gateway", (gw_addr, https_port): "the gateway"}
     for i, name, override in node_service_entries(m, node_id):
         svc = m.fleet.services.get(name)
         if svc is None:
@@ -185,10 +189,12 @@ def _node_host_ports(m: Manifests, node_id: str, http_port: int, https_port: int
             parsed = parse_bind(bind)
             if parsed is None:
                 continue
-            if parsed[1] in taken:
+            key = (ipaddress.ip_address(parsed[0].strip("[]")), parsed[1])
+            owner = taken.get((None, parsed[1])) or taken.get(key)
+            if owner is not None:
                 yield doc.problem(_publish_loc(i, name, override, j), "port-conflict",
-                                  f"{name}: host port {parsed[1]} is already published by {taken[parsed[1]]}")
-            taken.setdefault(parsed[1], name)
+                                  f"{name}: host port {parsed[1]} is already published by {owner}")
+            taken.setdefault(key, name)
 
 
 def _publish_of(svc: Service, override: ServiceOverride | None) -> list[str]:
@@ -411,7 +417,7 @@ def check_routes(m: Manifests) -> Iterator[Problem]:
             route = getattr(m.fleet.services.get(name), "route", None)
             if route is None:
                 continue
-            if route in owners:
+            if route in owners and owners[route] != name:  # a service listed twice is node-distribution's
                 message = f"{node_id}: route /api/{route}/ is used by {owners[route]} and {name}"
                 yield m.node_docs[node_id].problem(("services", i), "route", message)
             owners.setdefault(route, name)

@@ -1,0 +1,684 @@
+"""Every rule of nodegen/rules.py: a passing and a failing manifest, with the exact located error line.
+
+The model is yamllint's `RuleTestCase.check`: one small inline manifest per case and the exact
+`path:line:col: error[rule] message` lines it must produce (none for a passing case). FLEET and NODE are
+a tiny valid workspace; a case edits one line with `sub` (positions stay put) or appends lines at the end
+(first appended line of FLEET is line 23, of NODE line 8).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nodegen.rules import RULES
+from tests.conftest import invoke
+
+FLEET = """\
+project: demo
+domain: demo.test
+services:
+  postgres:
+    class: core
+    image: postgres:15.10-alpine
+    port: 5432
+    protocol: tcp
+    health: {command: [pg_isready]}
+    metrics: {enabled: false}
+  gateway:
+    class: core
+    gateway: true
+    image: nginx:1.27.3-alpine
+    port: 443
+    metrics: {enabled: false}
+  api:
+    class: mvp
+    build: services/api
+    port: 7001
+    route: api
+    needs: [postgres]
+"""
+
+NODE = """\
+node: n1
+name: N1
+role: production
+uptime: 24/7
+domain: n1.demo.test
+address: 10.0.0.1
+services: [postgres, gateway, api]
+"""
+
+NODE2 = """\
+node: n2
+name: N2
+role: dev
+uptime: on-demand
+domain: n2.demo.test
+address: 10.0.0.2
+services: [postgres, gateway]
+"""
+
+F = "nodes/fleet.yaml"
+N = "nodes/n1.yaml"
+N2 = "nodes/n2.yaml"
+
+
+def sub(text: str, old: str, new: str) -> str:
+    """text with old replaced by new; old must occur exactly once, so a case cannot silently test nothing."""
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times"
+    return text.replace(old, new)
+
+
+def write_workspace(root: Path, files: dict[str, str | bytes]) -> Path:
+    """A workspace under root holding files (relative path -> text or bytes)."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return root
+
+
+def lint(root: Path, fleet: str | bytes = FLEET, node: str | bytes | None = NODE,
+         more: dict[str, str | bytes] | None = None) -> list[str]:
+    """The problem lines `nodegen validate` prints for this workspace ([] when it exits 0)."""
+    files: dict[str, str | bytes] = {F: fleet}
+    if node is not None:
+        files[N] = node
+    files.update(more or {})
+    write_workspace(root, files)
+    result = invoke("-C", str(root), "validate")
+    assert "Traceback" not in result.stderr
+    if result.code == 0:
+        assert result.stdout.startswith("ok: ")
+        return [line for line in result.stderr.splitlines() if line]
+    assert result.code == 1, result.stderr
+    *lines, summary = result.stderr.splitlines()
+    errors = sum("error[" in line for line in lines)
+    assert summary == f"{errors} error(s); nothing written"
+    return lines
+
+
+def check(root: Path, *expected: str, **kwargs: object) -> None:
+    """The workspace produces exactly the expected problem lines, in order (none: it validates)."""
+    assert lint(root, **kwargs) == list(expected)  # type: ignore[arg-type]
+
+
+def test_base_workspace_is_valid(tmp_path: Path) -> None:
+    check(tmp_path)
+
+
+def test_every_rule_is_tested() -> None:
+    source = Path(__file__).read_text(encoding="utf-8")
+    untested = [rule for rule in RULES if f"error[{rule}]" not in source]
+    assert untested == []
+
+
+# --- port-class ----------------------------------------------------------------------------------
+
+def test_port_class_top_of_mvp_range_passes(tmp_path: Path) -> None:
+    check(tmp_path, fleet=sub(FLEET, "port: 7001", "port: 7999"))
+
+
+def test_port_class_mvp_port_in_dagi_range(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:20:11: error[port-class] api: port 9555 is outside the mvp range 7000-7999",
+          fleet=sub(FLEET, "port: 7001", "port: 9555"))
+
+
+def test_port_class_just_below_mvp_range(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:20:11: error[port-class] api: port 6999 is outside the mvp range 7000-7999",
+          fleet=sub(FLEET, "port: 7001", "port: 6999"))
+
+
+def test_port_class_core_port_taken_by_mvp(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:20:11: error[port-class] api: port 6379 is reserved for core infrastructure",
+          fleet=sub(FLEET, "port: 7001", "port: 6379"))
+
+
+def test_port_class_core_service_off_its_port(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:7:11: error[port-class] postgres: core service port 5433 is not a well-known core port "
+          "(80, 443, 3000, 4222, 5432, 6379, 8222, 9090)",
+          fleet=sub(FLEET, "port: 5432", "port: 5433"))
+
+
+@pytest.mark.parametrize("port", [0, 65536, -1])
+def test_port_class_port_out_of_tcp_range(tmp_path: Path, port: int) -> None:
+    check(tmp_path, f"{F}:20:11: error[port-class] api: port {port} is not in 1-65535",
+          fleet=sub(FLEET, "port: 7001", f"port: {port}"))
+
+
+SWAPPER = """\
+  swapper:
+    class: utility
+    stack: dagi
+    build: services/swapper
+    port: 8890
+    metrics: {port: 8891}
+"""
+
+
+def test_port_class_utility_with_dedicated_metrics_port_passes(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + SWAPPER)
+
+
+def test_port_class_secondary_port_is_checked_too(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:28:21: error[port-class] swapper: port 9891 is outside the utility range 8000-8999",
+          fleet=FLEET + sub(SWAPPER, "8891", "9891"))
+
+
+def test_port_class_multimodal_uses_the_utility_range(tmp_path: Path) -> None:
+    stt = "  stt:\n    class: multimodal\n    build: services/stt\n    port: {}\n"
+    check(tmp_path, fleet=FLEET + stt.format(8895))
+    check(tmp_path, f"{F}:26:11: error[port-class] stt: port 7895 is outside the multimodal range 8000-8999",
+          fleet=FLEET + stt.format(7895))
+
+
+def test_port_class_range_must_be_low_high(tmp_path: Path) -> None:
+    check(tmp_path,
+          f"{F}:23:32: error[port-class] port class mvp: '7999-7000' is not a range LOW-HIGH within 1-65535",
+          fleet=FLEET + "standard: {port_classes: {mvp: 7999-7000}}\n")
+
+
+# --- port-conflict -------------------------------------------------------------------------------
+
+WEB = """\
+  web:
+    class: mvp
+    build: services/web
+    port: {port}
+"""
+
+
+def test_port_conflict_distinct_ports_pass(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + WEB.format(port=7002),
+          node=sub(NODE, "api]", "api, web]"))
+
+
+def test_port_conflict_two_services_one_port(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:26:11: error[port-conflict] web: port 7001 is already used by api ({F}:20:11)",
+          fleet=FLEET + WEB.format(port=7001), node=sub(NODE, "api]", "api, web]"))
+
+
+def test_port_conflict_with_a_secondary_port(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:28:21: error[port-class] swapper: port 7001 is outside the utility range 8000-8999",
+          f"{F}:28:21: error[port-conflict] swapper: port 7001 is already used by api ({F}:20:11)",
+          fleet=FLEET + sub(SWAPPER, "8891", "7001"))
+
+
+def test_port_conflict_gateway_ports_equal(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:10:15: error[port-conflict] gateway http_port and https_port are both 8443",
+          node=NODE + "gateway:\n  http_port: 8443\n  https_port: 8443\n")
+
+
+def test_port_conflict_loopback_publish_on_the_gateway_port(tmp_path: Path) -> None:
+    node = sub(NODE, "services: [postgres, gateway, api]",
+               "services:\n  - postgres\n  - gateway\n  - api: {publish: ['127.0.0.1:443']}")
+    check(tmp_path, f"{N}:10:21: error[port-conflict] api: host port 443 is already published by the gateway",
+          node=node)
+
+
+def test_port_conflict_two_loopback_publishes(tmp_path: Path) -> None:
+    fleet = FLEET + WEB.format(port=7002) + "    publish: ['127.0.0.1:7000']\n"
+    node = sub(NODE, "services: [postgres, gateway, api]",
+               "services:\n  - postgres\n  - gateway\n  - api: {publish: ['127.0.0.1:7000']}\n  - web")
+    check(tmp_path, f"{N}:11:5: error[port-conflict] web: host port 7000 is already published by api",
+          fleet=fleet, node=node)
+
+
+# --- name-format ---------------------------------------------------------------------------------
+
+def test_name_format_project_is_lowercase(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:1:10: error[name-format] project 'Demo' must be lowercase ASCII letters and digits (2-31)",
+          fleet=sub(FLEET, "project: demo", "project: Demo"))
+
+
+@pytest.mark.parametrize("name", ["Api", "api_v2", "\u0430pi", "a"])
+def test_name_format_service_name(tmp_path: Path, name: str) -> None:
+    fleet = sub(FLEET, "  api:\n", f"  {name}:\n")
+    node = sub(NODE, "api]", f"{name}]")
+    check(tmp_path, f"{F}:17:3: error[name-format] service name {name!r} must match ^[a-z][a-z0-9-]{{1,38}}$ "
+          "(ASCII only)", fleet=fleet, node=node)
+
+
+def test_name_format_derived_label_names_collide(tmp_path: Path) -> None:
+    fleet = sub(FLEET, "  api:\n", "  api-service:\n") + WEB.format(port=7002).replace("web", "api")
+    node = sub(NODE, "api]", "api-service, api]")
+    check(tmp_path, f"{F}:23:3: error[name-format] api: label name 'api' collides with service 'api-service'",
+          fleet=fleet, node=node)
+
+
+def test_name_format_env_variable(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:24:7: error[name-format] api: environment variable 'log_level' must match ^[A-Z_][A-Z0-9_]*$",
+          fleet=FLEET + "    env:\n      log_level: debug\n")
+    check(tmp_path, fleet=FLEET + "    env:\n      LOG_FORMAT: json\n")
+
+
+def test_name_format_node_id(tmp_path: Path) -> None:
+    check(tmp_path, "nodes/n_1.yaml:1:7: error[name-format] node id 'n_1' must match ^[a-z][a-z0-9-]{1,30}$",
+          node=None, more={"nodes/n_1.yaml": sub(NODE, "node: n1", "node: n_1")})
+
+
+def test_name_format_valid_names_pass(tmp_path: Path) -> None:
+    fleet = sub(sub(FLEET, "project: demo", "project: demo2"), "  api:\n", "  agents-service:\n")
+    check(tmp_path, fleet=fleet, node=sub(NODE, "api]", "agents-service]"),
+          more={"nodes/node-b.yaml": sub(NODE2, "node: n2", "node: node-b")})
+
+
+# --- health-endpoint / metrics-endpoint ---------------------------------------------------------
+
+def test_health_endpoint_tcp_service_needs_a_probe(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:4:3: error[health-endpoint] postgres: a tcp service needs health.command "
+          "(a probe that exists in its image)",
+          fleet=sub(FLEET, "    health: {command: [pg_isready]}\n", "    health: {}\n"))
+
+
+def test_health_endpoint_built_service_answers_health(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:20: error[health-endpoint] api: services we build answer GET /health, not /healthz",
+          fleet=FLEET + "    health: {path: /healthz}\n")
+
+
+def test_health_endpoint_third_party_image_keeps_its_own_path(tmp_path: Path) -> None:
+    grafana = ("  grafana:\n    class: core\n    image: grafana/grafana:11.3.1\n    port: 3000\n"
+               "    health: {path: /api/health}\n")
+    check(tmp_path, fleet=FLEET + grafana)
+
+
+def test_health_endpoint_explicit_health_path_passes(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + "    health: {path: /health}\n")
+
+
+def test_metrics_endpoint_built_service_cannot_disable_metrics(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:24: error[metrics-endpoint] api: services we build expose GET /metrics",
+          fleet=FLEET + "    metrics: {enabled: false}\n")
+
+
+def test_metrics_endpoint_built_service_metrics_path(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:21: error[metrics-endpoint] api: services we build expose GET /metrics",
+          fleet=FLEET + "    metrics: {path: /stats}\n")
+
+
+def test_metrics_endpoint_dedicated_port_passes(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + "    metrics: {port: 7101, path: /metrics}\n")
+
+
+# --- public-port ----------------------------------------------------------------------------------
+
+def test_public_port_loopback_binds_pass(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + "    publish: ['127.0.0.1:7001', '[::1]:7001']\n")
+
+
+def test_public_port_non_loopback_in_catalog(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:15: error[public-port] api: only the gateway publishes ports; '0.0.0.0:7001' must "
+          "bind a loopback address", fleet=FLEET + "    publish: ['0.0.0.0:7001']\n")
+
+
+def test_public_port_non_loopback_in_node_override(tmp_path: Path) -> None:
+    node = sub(NODE, "services: [postgres, gateway, api]",
+               "services:\n  - postgres\n  - gateway\n  - api:\n      publish: [10.0.0.1:7001]\n")
+    check(tmp_path, f"{N}:11:17: error[public-port] api: only the gateway publishes ports; '10.0.0.1:7001' must "
+          "bind a loopback address", node=node)
+
+
+@pytest.mark.parametrize("bind", ["7001", "localhost:7001", "127.0.0.1:7001:7001"])
+def test_public_port_bind_must_be_address_and_port(tmp_path: Path, bind: str) -> None:
+    check(tmp_path, f"{F}:23:15: error[public-port] api: publish {bind!r} must be ADDRESS:PORT, e.g. 127.0.0.1:3000",
+          fleet=FLEET + f"    publish: ['{bind}']\n")
+
+
+def test_public_port_gateway_does_not_publish_by_hand(tmp_path: Path) -> None:
+    fleet = sub(FLEET, "    port: 443\n", "    port: 443\n    publish: ['127.0.0.1:8080']\n")
+    check(tmp_path, f"{F}:16:15: error[public-port] gateway: the gateway's ports come from the node's gateway "
+          "settings", fleet=fleet)
+
+
+# --- unknown-dependency / dependency-cycle ------------------------------------------------------------
+
+def test_unknown_dependency_not_in_catalog(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:22:23: error[unknown-dependency] api needs 'redis', which is not in the catalog",
+          fleet=sub(FLEET, "needs: [postgres]", "needs: [postgres, redis]"))
+
+
+def test_unknown_dependency_neither_run_nor_used(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:7:21: error[unknown-dependency] api needs postgres, which n1 neither runs nor uses",
+          node=sub(NODE, "[postgres, gateway, api]", "[gateway, api]"))
+
+
+def test_unknown_dependency_used_from_another_node_passes(tmp_path: Path) -> None:
+    check(tmp_path, node=sub(NODE, "[postgres, gateway, api]", "[gateway, api]") + "uses: {postgres: n2}\n",
+          more={N2: NODE2})
+
+
+WORKER = """\
+  worker:
+    class: mvp
+    build: services/worker
+    port: 7002
+    needs: [api]
+"""
+
+
+def test_dependency_cycle_with_locations(tmp_path: Path) -> None:
+    fleet = sub(FLEET, "needs: [postgres]", "needs: [postgres, worker]") + WORKER
+    check(tmp_path, f"{F}:22:12: error[dependency-cycle] dependency cycle: api ({F}:22) -> worker ({F}:27) "
+          f"-> api ({F}:22)", fleet=fleet, node=sub(NODE, "api]", "api, worker]"))
+
+
+def test_dependency_cycle_service_needs_itself(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:22:23: error[dependency-cycle] api needs itself",
+          fleet=sub(FLEET, "needs: [postgres]", "needs: [postgres, api]"))
+
+
+def test_dependency_chain_without_cycle_passes(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + WORKER, node=sub(NODE, "api]", "api, worker]"))
+
+
+# --- secret-literal ---------------------------------------------------------------------------------
+
+def test_secret_literal_marked_secret_passes(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + "    env:\n      DB_PASSWORD: {secret: true, description: the password}\n")
+
+
+def test_secret_literal_password_written_out(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:24:20: error[secret-literal] api: DB_PASSWORD looks like a secret; write {{secret: true}} "
+          "and set it in .env", fleet=FLEET + "    env:\n      DB_PASSWORD: hunter2\n")
+
+
+def test_secret_literal_secret_with_a_value(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:24:40: error[secret-literal] api: API_TOKEN is secret and must not have a value in a "
+          "manifest (set it in .env)", fleet=FLEET + "    env:\n      API_TOKEN: {secret: true, value: abc}\n")
+
+
+def test_secret_literal_url_with_credentials_anywhere(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:24:15: error[secret-literal] value looks like a URL with credentials; secrets belong in .env",
+          fleet=FLEET + "    env:\n      DB_URL: postgres://app:s3cret@postgres:5432/app\n")
+
+
+def test_secret_literal_token_in_a_description(tmp_path: Path) -> None:
+    token = "ghp_" + "a1B2" * 9
+    check(tmp_path, f"{F}:23:18: error[secret-literal] value looks like an API token; secrets belong in .env",
+          fleet=FLEET + f"    description: {token}\n")
+
+
+def test_secret_literal_private_key(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:24:13: error[secret-literal] value looks like a private key; secrets belong in .env",
+          fleet=FLEET + "    env:\n      CERT: '-----BEGIN RSA PRIVATE KEY-----'\n")
+
+
+def test_secret_literal_in_a_node_override(tmp_path: Path) -> None:
+    node = sub(NODE, "services: [postgres, gateway, api]",
+               "services:\n  - postgres\n  - gateway\n  - api:\n      env: {REDIS_PASSWORD: pw}\n")
+    check(tmp_path, f"{N}:11:29: error[secret-literal] api: REDIS_PASSWORD looks like a secret; write "
+          "{secret: true} and set it in .env", node=node)
+
+
+def test_secret_literal_url_without_credentials_passes(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + "    env:\n      NATS_URL: nats://nats:4222\n      TOKEN_TTL_NAME: ttl\n"
+          .replace("TOKEN_TTL_NAME: ttl\n", ""))
+
+
+# --- route --------------------------------------------------------------------------------------------
+
+def test_route_names_pass(tmp_path: Path) -> None:
+    fleet = sub(sub(FLEET, "route: api", "route: api-v2"), "    needs: [postgres]\n",
+                "    needs: [postgres]\n    protocol: http+ws\n    websocket: [events, room-1]\n")
+    check(tmp_path, fleet=fleet)
+
+
+@pytest.mark.parametrize("route", ["a;b", "x{", "\"a'b\"", "\u0430pi", "'a b'", "API", "a$b", "a#b", "-a", "a/b"])
+def test_route_rejects_syntax_and_look_alikes(tmp_path: Path, route: str) -> None:
+    value = route.strip("\"'")
+    check(tmp_path, f"{F}:21:12: error[route] api: route {value!r} must be lowercase ASCII letters, digits and '-'",
+          fleet=sub(FLEET, "route: api", f"route: {route}"))
+
+
+def test_route_websocket_channel(tmp_path: Path) -> None:
+    fleet = FLEET + "    protocol: http+ws\n    websocket: [events, 'a;b', events]\n"
+    check(tmp_path,
+          f"{F}:24:25: error[route] api: websocket channel 'a;b' must be lowercase ASCII letters, digits and '-'",
+          f"{F}:24:32: error[route] api: channel 'events' is listed twice",
+          fleet=fleet)
+
+
+def test_route_websocket_needs_http_ws(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:16: error[route] api: websocket channels need protocol http+ws and a route",
+          fleet=FLEET + "    websocket: [events]\n")
+
+
+def test_route_tcp_service_has_no_route(tmp_path: Path) -> None:
+    fleet = sub(FLEET, "    health: {command: [pg_isready]}\n", "    health: {command: [pg_isready]}\n    route: db\n")
+    check(tmp_path, f"{F}:10:12: error[route] postgres: a tcp service cannot have an HTTP route", fleet=fleet)
+
+
+def test_route_unique_per_node(tmp_path: Path) -> None:
+    fleet = FLEET + WEB.format(port=7002) + "    route: api\n"
+    check(tmp_path, f"{N}:7:36: error[route] n1: route /api/api/ is used by api and web",
+          fleet=fleet, node=sub(NODE, "api]", "api, web]"))
+
+
+# --- node-distribution ------------------------------------------------------------------------------
+
+def test_node_distribution_unknown_service(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:7:31: error[node-distribution] n1: unknown service 'apii'; did you mean 'api'?",
+          node=sub(NODE, "api]", "apii]"))
+
+
+def test_node_distribution_service_listed_twice(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:7:36: error[node-distribution] n1: api is listed twice",
+          node=sub(NODE, "api]", "api, api]"))
+
+
+@pytest.mark.parametrize(("services", "count"), [("[postgres, api]", 0)])
+def test_node_distribution_exactly_one_gateway(tmp_path: Path, services: str, count: int) -> None:
+    check(tmp_path, f"{N}:7:1: error[node-distribution] n1: a node runs exactly one gateway service, not {count}",
+          node=sub(NODE, "[postgres, gateway, api]", services))
+
+
+def test_node_distribution_uses_a_node_that_does_not_exist(tmp_path: Path) -> None:
+    node = sub(NODE, "[postgres, gateway, api]", "[gateway, api]") + "uses: {postgres: n9}\n"
+    check(tmp_path, f"{N}:8:18: error[node-distribution] postgres: no node 'n9'", node=node)
+
+
+def test_node_distribution_uses_a_node_that_does_not_run_it(tmp_path: Path) -> None:
+    node = sub(NODE, "[postgres, gateway, api]", "[gateway, api]") + "uses: {postgres: n2}\n"
+    check(tmp_path, f"{N}:8:18: error[node-distribution] postgres: node n2 does not run it",
+          node=node, more={N2: sub(NODE2, "[postgres, gateway]", "[gateway]")})
+
+
+def test_node_distribution_uses_an_unknown_service(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:8:8: error[node-distribution] uses unknown service 'postgress'; did you mean 'postgres'?",
+          node=NODE + "uses: {postgress: n2}\n", more={N2: NODE2})
+
+
+def test_node_distribution_node_id_matches_file_name(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:1:7: error[node-distribution] node id 'n3' differs from the file name 'n1'",
+          node=sub(NODE, "node: n1", "node: n3"))
+
+
+def test_node_distribution_two_nodes_pass(tmp_path: Path) -> None:
+    check(tmp_path, more={N2: NODE2})
+
+
+# --- image ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("image", ["nginx:latest", "nginx", "registry.example.com:5000/team/nginx"])
+def test_image_must_be_pinned(tmp_path: Path, image: str) -> None:
+    check(tmp_path, f"{F}:14:12: error[image] gateway: image {image!r} must be pinned to a version tag, never latest",
+          fleet=sub(FLEET, "nginx:1.27.3-alpine", image))
+
+
+@pytest.mark.parametrize("image", ["nginx:1.27.3-alpine", "registry.example.com:5000/team/nginx:1.27",
+                                   "nginx@sha256:" + "a" * 64])
+def test_image_pinned_passes(tmp_path: Path, image: str) -> None:
+    check(tmp_path, fleet=sub(FLEET, "nginx:1.27.3-alpine", image))
+
+
+def test_image_invalid_reference(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:14:12: error[image] gateway: 'Nginx:1.27' is not a valid image reference",
+          fleet=sub(FLEET, "nginx:1.27.3-alpine", "Nginx:1.27"))
+
+
+def test_image_exactly_one_of_image_or_build(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:17:3: error[image] api: give exactly one of image or build",
+          fleet=FLEET + "    image: demo/api:1.0\n")
+    check(tmp_path, f"{F}:17:3: error[image] api: give exactly one of image or build",
+          fleet=sub(FLEET, "    build: services/api\n", ""))
+
+
+def test_image_node_override_latest(tmp_path: Path) -> None:
+    node = sub(NODE, "services: [postgres, gateway, api]",
+               "services:\n  - postgres\n  - gateway: {image: 'nginx:latest'}\n  - api\n")
+    check(tmp_path, f"{N}:9:22: error[image] gateway: image 'nginx:latest' must be pinned to a version tag, "
+          "never latest", node=node)
+
+
+# --- value-syntax -------------------------------------------------------------------------------
+
+def test_value_syntax_fleet_domain(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:2:9: error[value-syntax] domain 'Demo.test' is not a lowercase DNS name",
+          fleet=sub(FLEET, "domain: demo.test", "domain: Demo.test"))
+
+
+def test_value_syntax_node_address_and_domain(tmp_path: Path) -> None:
+    node = sub(sub(NODE, "address: 10.0.0.1", "address: 10.0.0.1;"), "domain: n1.demo.test", "domain: 'n1 x'")
+    check(tmp_path, f"{N}:5:9: error[value-syntax] domain 'n1 x' is not a lowercase DNS name",
+          f"{N}:6:10: error[value-syntax] address '10.0.0.1;' is not an IP address", node=node)
+
+
+def test_value_syntax_control_character(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:18: error[value-syntax] value contains a newline or control character",
+          fleet=FLEET + '    description: "line one\\nline two"\n')
+
+
+def test_value_syntax_paths(tmp_path: Path) -> None:
+    fleet = FLEET + "    data: data\n    mounts: {../etc: /etc/x}\n"
+    check(tmp_path,
+          f"{F}:23:11: error[value-syntax] api: 'data' must be an absolute container path",
+          f"{F}:24:14: error[value-syntax] api: mount source '../etc' must be a relative path inside the node root",
+          fleet=fleet)
+
+
+def test_value_syntax_build_context(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:19:12: error[value-syntax] api: build context '../api' must be a relative path inside "
+          "the node root", fleet=sub(FLEET, "build: services/api", "build: ../api"))
+
+
+def test_value_syntax_health_path(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:20: error[health-endpoint] api: services we build answer GET /health, not /health;",
+          f"{F}:23:20: error[value-syntax] api: '/health;' is not a plain URL path",
+          fleet=FLEET + "    health: {path: '/health;'}\n")
+
+
+def test_value_syntax_gateway_settings(tmp_path: Path) -> None:
+    node = NODE + "gateway:\n  listen: localhost\n  resolver: 'dns;'\n  certificate: certs/x.pem\n"
+    check(tmp_path,
+          f"{N}:9:11: error[value-syntax] gateway listen 'localhost' is not an IP address",
+          f"{N}:10:13: error[value-syntax] resolver 'dns;' must be IP[:PORT] addresses",
+          f"{N}:11:16: error[value-syntax] gateway certificate must be an absolute path",
+          node=node)
+
+
+def test_value_syntax_gateway_settings_pass(tmp_path: Path) -> None:
+    node = NODE + "gateway:\n  listen: 10.0.0.1\n  resolver: 127.0.0.11 10.0.0.53:53\n"
+    check(tmp_path, node=node)
+
+
+# --- schema ---------------------------------------------------------------------------------------
+
+def test_schema_typo_key_did_you_mean(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:5: error[schema] unknown key 'protocl' in services.api; did you mean 'protocol'?",
+          fleet=FLEET + "    protocl: http\n")
+
+
+def test_schema_unknown_key_lists_allowed(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:8:1: error[schema] unknown key 'zzz' in top level; allowed: address, dev_overrides, domain, "
+          "gateway, name, node, role, services, uptime, uses", node=NODE + "zzz: 1\n")
+
+
+def test_schema_missing_key(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:17:3: error[schema] services.api: missing required key 'port'",
+          fleet=sub(FLEET, "    port: 7001\n", ""))
+
+
+def test_schema_wrong_type(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:20:11: error[schema] services.api.port: input should be a valid integer, unable to parse "
+          "string as an integer", fleet=sub(FLEET, "port: 7001", "port: seven"))
+
+
+def test_schema_wrong_literal(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:3:7: error[schema] role: input should be 'production', 'dev' or 'federation'",
+          node=sub(NODE, "role: production", "role: prod"))
+
+
+def test_schema_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:1:1: error[schema] top level must be a mapping, not a list", node="- n1\n")
+
+
+# --- yaml / file ------------------------------------------------------------------------------------
+
+def test_yaml_broken_syntax(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:8:1: error[yaml] while parsing a flow sequence; did not find expected ',' or ']'",
+          node=sub(NODE, "api]", "api"))
+
+
+def test_yaml_duplicate_key(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:8:1: error[yaml] duplicate key 'role' (first defined at line 3)", node=NODE + "role: dev\n")
+
+
+def test_yaml_empty_file(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:1:1: error[yaml] file is empty", node="\n")
+
+
+def test_yaml_not_utf8(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:2:7: error[yaml] file is not valid UTF-8 (byte 0xcd)",
+          node=NODE.encode().replace(b"N1", b"\xcd\xce\xc4\xc01"))
+
+
+def test_yaml_custom_tag(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:2:7: error[yaml] custom tag tag:yaml.org,2002:python/name:os.system is not supported",
+          node=sub(NODE, "name: N1", "name: !!python/name:os.system N1"))
+
+
+def test_yaml_alias_bomb(tmp_path: Path) -> None:
+    rows = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    rows += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    check(tmp_path, f"{N}:1:42: error[yaml] document expands to more than 200000 values (alias bomb?)",
+          node="\n".join(rows) + "\n")
+
+
+def test_yaml_merge_key(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:8:1: error[yaml] merge keys (<<) are not supported; write the keys out",
+          node=NODE + "<<: {x: 1}\n")
+
+
+def test_yaml_1_2_passes(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + "    env:\n      SSH_PORTS: 22:22\n      ANSWER: NO\n")
+
+
+def test_file_oversized(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:1:1: error[file] file is 1048577 bytes; the limit is 1048576",
+          node=NODE + "#" * (1024 * 1024 + 1 - len(NODE)))
+
+
+def test_file_just_under_the_limit_passes(tmp_path: Path) -> None:
+    check(tmp_path, node=NODE + "#" * (1024 * 1024 - 1 - len(NODE)) + "\n")
+
+
+def test_file_no_node_manifests(tmp_path: Path) -> None:
+    check(tmp_path, "nodes:1:1: error[file] no node manifests (nodes/<node>.yaml)", node=None)
+
+
+def test_file_symlinked_manifest(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text(NODE, encoding="utf-8")
+    (tmp_path / "nodes").mkdir()
+    (tmp_path / "nodes" / "n1.yaml").symlink_to(outside)
+    check(tmp_path, f"{N}:1:1: error[file] manifest is a symlink or lies outside the workspace", node=None)
+
+
+def test_file_manifest_is_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "nodes" / "n2.yaml").mkdir(parents=True)
+    check(tmp_path, f"{N2}:1:1: error[file] manifest is missing or not a regular file")
