@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -27,7 +28,22 @@ Exit codes: 0 ok, 1 problems or drift, 2 usage.
 """
 
 
-@click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported from the COMMANDS registry on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command = importlib.import_module(module).command
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nodegen")
 @click.option("-C", "--workspace", type=click.Path(file_okay=False, path_type=Path),
               help="workspace folder (default: nearest folder at or above . holding nodes/fleet.yaml)")
@@ -37,10 +53,6 @@ Exit codes: 0 ok, 1 problems or drift, 2 usage.
 def cli(ctx: click.Context, workspace: Path | None, fmt: str) -> None:
     """Render a fleet's Docker host configs from manifests validated against the standard."""
     ctx.obj = Ctx(workspace, fmt)
-
-
-for _command in COMMANDS:
-    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

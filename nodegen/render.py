@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from importlib import resources
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 import jinja2
 
+from nodegen.checksums import SUM_FILE, digest, parse_sum, sum_lines
 from nodegen.resolve import NodeView
 
 Files = dict[str, str]
-SUM_FILE = ".nodegen.sum"
+__all__ = ["SUM_FILE", "Files", "digest", "parse_sum", "render_node", "template"]
 
 
 def _yaml_str(value: object) -> str:
@@ -87,21 +87,6 @@ def render_node(view: NodeView) -> Files:
     return dict(sorted(files.items()))
 
 
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def sum_file(view: NodeView, files: Files) -> str:
     """The checksums of what nodegen wrote: how a later render spots a hand edit."""
-    lines = [f"{digest(text)}  {path}\n" for path, text in sorted(files.items())]
-    return _header(view) + "".join(lines)
-
-
-def parse_sum(text: str) -> dict[str, str]:
-    """path -> sha256 from a checksum file; malformed lines are ignored."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        parts = line.split("  ", 1)
-        if len(parts) == 2 and len(parts[0]) == 64 and not line.startswith("#"):
-            out[parts[1]] = parts[0]
-    return out
+    return _header(view) + sum_lines(files)

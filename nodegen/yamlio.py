@@ -199,7 +199,7 @@ def parse(text: str, display: str) -> tuple[Document | None, Problem | None]:
         node = compose(text)
         doc.data = _Builder(doc).build(node, (), 0) if node is not None else None
     except _marked_errors() as exc:
-        mark = exc.problem_mark or exc.context_mark
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return None, Problem(display, line, col, "yaml", _yaml_message(exc))
     except _Abort as exc:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from nodegen.checksums import SUM_FILE
 from nodegen.errors import NodegenError
-from nodegen.output import Comparison
-from nodegen.pipeline import Fleet, load_fleet
 from nodegen.problems import format_problems
-from nodegen.render import SUM_FILE
-from nodegen.workspace import find_workspace
+from nodegen.workspace import Workspace, find_workspace
+
+if TYPE_CHECKING:  # the pipeline is imported only by commands that load the fleet
+    from nodegen.output import Comparison
+    from nodegen.pipeline import Fleet
 
 
 class Ctx:
@@ -21,8 +24,13 @@ class Ctx:
         self.workspace = workspace
         self.format = fmt
 
+    def find(self) -> Workspace:
+        return find_workspace(explicit=self.workspace)
+
     def fleet(self) -> Fleet:
-        fleet = load_fleet(find_workspace(explicit=self.workspace))
+        from nodegen.pipeline import load_fleet
+
+        fleet = load_fleet(self.find())
         if fleet.warnings:
             click.echo(format_problems(fleet.warnings, self.format), err=True)
         return fleet
