@@ -18,7 +18,9 @@ Tier = Literal["frontend", "backend", "data", "infra", "monitoring", "gateway"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # strict: YAML 1.2 reads `on`, `no` and "7001" as strings; lax pydantic would turn them back into
+    # booleans and numbers, so a quoted port or `gateway: "yes"` must be a type error instead.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
 
 class HealthTimings(Strict):

@@ -603,9 +603,16 @@ def test_schema_missing_key(tmp_path: Path) -> None:
           fleet=sub(FLEET, "    port: 7001\n", ""))
 
 
-def test_schema_wrong_type(tmp_path: Path) -> None:
-    check(tmp_path, f"{F}:20:11: error[schema] services.api.port: input should be a valid integer, unable to parse "
-          "string as an integer", fleet=sub(FLEET, "port: 7001", "port: seven"))
+@pytest.mark.parametrize("value", ["seven", "'7001'", "7001.0", "true"])
+def test_schema_wrong_type(tmp_path: Path, value: str) -> None:
+    check(tmp_path, f"{F}:20:11: error[schema] services.api.port: input should be a valid integer",
+          fleet=sub(FLEET, "port: 7001", f"port: {value}"))
+
+
+@pytest.mark.parametrize("value", ["'yes'", "on", "1", "'true'"])
+def test_schema_yaml_1_2_strings_are_not_booleans(tmp_path: Path, value: str) -> None:
+    check(tmp_path, f"{F}:13:14: error[schema] services.gateway.gateway: input should be a valid boolean",
+          fleet=sub(FLEET, "gateway: true", f"gateway: {value}"))
 
 
 def test_schema_wrong_literal(tmp_path: Path) -> None:
