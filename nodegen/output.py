@@ -154,17 +154,13 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _write_file(path: Path, text: str, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+        handle.write(text)  # made durable by one filesystem flush before the swap (commit_staged)
     os.chmod(path, mode)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(src, dst)
     except OSError:
@@ -180,8 +176,17 @@ def clean_staging(output_root: Path) -> None:
             shutil.rmtree(child)
 
 
-def write_folder(folder: Path, files: Files, *, force: bool = False) -> Comparison:
-    """Make folder hold exactly files (plus unmanaged files it already had), atomically."""
+@dataclass
+class Staged:
+    """A node folder's new tree, built beside it and not yet swapped in."""
+
+    folder: Path
+    staging: Path | None  # None: the folder is already current
+    before: Comparison
+
+
+def stage_folder(folder: Path, files: Files, *, force: bool = False) -> Staged:
+    """Build the folder's new tree in a staging folder (unchanged files hard-linked, mtime kept)."""
     output_root = folder.parent
     _guard(folder, output_root)
     before = compare(folder, files, folder.name)
@@ -191,7 +196,7 @@ def write_folder(folder: Path, files: Files, *, force: bool = False) -> Comparis
             + ", ".join(f"{folder.name}/{r}" for r in before.edited)
         )
     if before.clean:
-        return before
+        return Staged(folder, None, before)
     output_root.mkdir(parents=True, exist_ok=True)
     staging = output_root / f"{STAGING_PREFIX}{folder.name}"
     if staging.exists():
@@ -199,18 +204,51 @@ def write_folder(folder: Path, files: Files, *, force: bool = False) -> Comparis
     staging.mkdir()
     disk = _disk_files(folder)
     unchanged = set(files) - set(before.stale) - set(before.missing)
+    keep = [rel for rel in disk if _unmanaged(rel)]
+    for parent in sorted({(staging / rel).parent for rel in [*files, *keep]}):
+        parent.mkdir(parents=True, exist_ok=True)
     for rel, text in files.items():
         if rel in unchanged:
             _link_or_copy(disk[rel], staging / rel)
         else:
             _write_file(staging / rel, text, mode_for(rel))
-    for rel, path in disk.items():
-        if _unmanaged(rel):
-            _link_or_copy(path, staging / rel)
-    _fsync_dir(staging)
-    _swap_in(staging, folder)
-    _fsync_dir(output_root)
-    return before
+    for rel in keep:
+        _link_or_copy(disk[rel], staging / rel)
+    return Staged(folder, staging, before)
+
+
+def commit_staged(staged: list[Staged]) -> None:
+    """Make every staged tree durable with one filesystem flush, then swap each in atomically."""
+    pending = [s for s in staged if s.staging is not None]
+    if not pending:
+        return
+    _sync_filesystem(pending[0].folder.parent)
+    for item in pending:
+        assert item.staging is not None
+        _swap_in(item.staging, item.folder)
+    _fsync_dir(pending[0].folder.parent)
+
+
+def write_folder(folder: Path, files: Files, *, force: bool = False) -> Comparison:
+    """Make folder hold exactly files (plus unmanaged files it already had), atomically."""
+    staged = stage_folder(folder, files, force=force)
+    commit_staged([staged])
+    return staged.before
+
+
+def _sync_filesystem(path: Path) -> None:
+    """Flush the filesystem holding path (syncfs where the system has it, else sync)."""
+    libc_name = ctypes.util.find_library("c")
+    func = getattr(ctypes.CDLL(libc_name), "syncfs", None) if libc_name else None
+    if func is None:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if func(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 def _swap_in(staging: Path, folder: Path) -> None:

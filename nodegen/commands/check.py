@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from nodegen import cache
 from nodegen.commands.common import Ctx, Drift, all_opt, drift_lines, nodes_arg, orphans, pass_ctx
-from nodegen.output import compare
 
 
 @click.command("check")
@@ -13,7 +13,18 @@ from nodegen.output import compare
 @all_opt
 @pass_ctx
 def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
-    """Exit 1 if output/ differs from what the manifests render (stale, missing or extra files)."""
+    """Exit 1 if output/ differs from what the manifests render (stale, missing or extra files).
+
+    A clean result is cached in .nodegen-cache/ (set NODEGEN_NO_CACHE=1 to always render).
+    """
+    ws = c.find()
+    key = cache.fingerprint(ws) if cache.enabled() else ""
+    fast = cache.clean_by_cache(ws, list(nodes) or None) if not all_nodes or not nodes else None
+    if fast is not None:
+        click.echo(f"ok: output/ is current for {', '.join(fast)}")
+        return
+    from nodegen.output import compare
+
     fleet = c.fleet()
     chosen = fleet.select(nodes, all_nodes, default_all=True)
     out = fleet.workspace.output_dir
@@ -24,4 +35,6 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
         lines += [f"{o}/: extra (no manifest)" for o in orphans(fleet)]
     if lines:
         raise Drift("\n".join(lines) + "\nrun: nodegen render " + (" ".join(nodes) if nodes else "--all"))
+    if not nodes and key:
+        cache.store(ws, key, {n: cache.snapshot_folder(out / n) for n in chosen})
     click.echo(f"ok: output/ is current for {', '.join(chosen)}")

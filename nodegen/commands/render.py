@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from nodegen.commands.common import Ctx, all_opt, nodes_arg, orphans, pass_ctx
-from nodegen.output import OutputError, clean_staging, remove_folder, write_folder
+from nodegen.output import OutputError, Staged, clean_staging, commit_staged, remove_folder, stage_folder
 
 
 @click.command("render")
@@ -21,14 +21,17 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, force: bool) -> Non
     out = fleet.workspace.output_dir
     clean_staging(out)
     failures: list[str] = []
+    staged: list[Staged] = []
     for node_id, files in rendered.items():
         try:
-            before = write_folder(out / node_id, files, force=force)
+            staged.append(stage_folder(out / node_id, files, force=force))
         except OutputError as exc:
             failures.append(f"{node_id}: {exc}")
-            continue
+    commit_staged(staged)
+    for item in staged:
+        before = item.before
         changed = len(before.stale) + len(before.missing) + len(before.extra)
-        click.echo(f"{node_id}: " + (f"{changed} file(s) written or removed" if changed else "up to date"))
+        click.echo(f"{item.folder.name}: " + (f"{changed} file(s) written or removed" if changed else "up to date"))
     if all_nodes:
         for orphan in orphans(fleet):
             try:

@@ -1,0 +1,140 @@
+"""Time nodegen as whole processes on the shipped fleet and on generated fleets; record peak memory.
+
+Usage: python bench/bench.py [--nodes 100] [--services 50] [--repeat 5] [--json FILE]
+
+Targets (docs/performance.md): `nodegen check --all` on the shipped fleet no slower than three
+`docker compose config -q` runs together; a 100 x 50 fleet renders in under 1 s and 150 MiB;
+cost grows linearly with the fleet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nodegen.verify import compose_binary  # noqa: E402
+
+
+COLD = {**os.environ, "NODEGEN_NO_CACHE": "1"}
+
+
+def run_measured(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise SystemExit(f"{' '.join(cmd)} exited {code}: {err[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def best_of(cmd: list[str], cwd: Path, repeat: int, env: dict[str, str] | None = None) -> dict[str, float]:
+    runs = [run_measured(cmd, cwd, env) for _ in range(repeat)]
+    times = [t for t, _ in runs]
+    return {"min_s": min(times), "median_s": statistics.median(times), "peak_mib": max(m for _, m in runs)}
+
+
+def generate_fleet(folder: Path, nodes: int, services: int) -> None:
+    """A synthetic fleet: `services` mvp/utility/dagi services in the catalog, all on every node."""
+    (folder / "nodes").mkdir(parents=True)
+    lines = ["project: bench", "domain: bench.example", "services:",
+             "  postgres:", "    class: core", "    image: postgres:15.10-alpine", "    port: 5432",
+             "    protocol: tcp", "    data: /var/lib/postgresql/data",
+             "    health: {command: [pg_isready, -U, postgres]}", "    metrics: {enabled: false}",
+             "    env: {POSTGRES_PASSWORD: {secret: true}}",
+             "  gateway-nginx:", "    class: core", "    gateway: true", "    image: nginx:1.27.3-alpine",
+             "    port: 443", "    metrics: {enabled: false}"]
+    names = []
+    for i in range(services - 2):
+        cls, base = (("mvp", 7000), ("utility", 8000), ("dagi", 9000))[i % 3]
+        name = f"svc-{i:03d}"
+        names.append(name)
+        needs = f"[postgres, svc-{i - 1:03d}]" if i % 3 and i > 0 else "[postgres]"
+        lines += [f"  {name}:", f"    class: {cls}", f"    build: services/{name}", f"    port: {base + 100 + i}",
+                  f"    route: r{i:03d}", f"    needs: {needs}",
+                  "    env: {DATABASE_URL: {secret: true}, MODE: fast}"]
+    (folder / "nodes" / "fleet.yaml").write_text("\n".join(lines) + "\n")
+    listed = ", ".join(["postgres", "gateway-nginx", *names])
+    for n in range(nodes):
+        (folder / "nodes" / f"n{n:03d}.yaml").write_text(
+            f"node: n{n:03d}\nname: N{n}\nrole: production\nuptime: 24/7\n"
+            f"domain: n{n:03d}.bench.example\naddress: 10.1.{n // 250}.{n % 250 + 1}\nservices: [{listed}]\n"
+        )
+
+
+def nodegen(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nodegen", *args]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=100)
+    parser.add_argument("--services", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results: dict[str, object] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
+                   f"{platform.python_version()}, {platform.platform()}",
+    }
+    check = nodegen("-C", str(ROOT), "check", "--all")
+    results["shipped check --all (no cache)"] = best_of(check, ROOT, args.repeat, COLD)
+    run_measured(check, ROOT)  # fills .nodegen-cache when output/ is current
+    results["shipped check --all (cached)"] = best_of(check, ROOT, args.repeat)
+    binary = compose_binary()
+    if binary:
+        def three_configs() -> tuple[float, float]:
+            total, peak = 0.0, 0.0
+            for node in ("node1", "node2", "node3"):
+                t, m = run_measured([binary, "-f", "docker-compose.all.yml", "--env-file", ".env.example",
+                                     "config", "-q"], ROOT / "output" / node)
+                total, peak = total + t, max(peak, m)
+            return total, peak
+        runs = [three_configs() for _ in range(args.repeat)]
+        results["compose config -q x3 (shipped)"] = {"min_s": min(t for t, _ in runs),
+                                                     "median_s": statistics.median(t for t, _ in runs),
+                                                     "peak_mib": max(m for _, m in runs)}
+    for nodes in sorted({max(1, args.nodes // 4), max(1, args.nodes // 2), args.nodes}):
+        with tempfile.TemporaryDirectory(prefix="nodegen-bench-") as tmp:
+            ws = Path(tmp)
+            generate_fleet(ws, nodes, args.services)
+            label = f"{nodes}x{args.services}"
+            render = nodegen("-C", tmp, "render", "--all")
+            fresh = []
+            for _ in range(args.repeat):
+                shutil.rmtree(ws / "output", ignore_errors=True)
+                fresh.append(run_measured(render, ws))
+            results[f"{label} render --all (empty output/)"] = {
+                "min_s": min(t for t, _ in fresh), "median_s": statistics.median(t for t, _ in fresh),
+                "peak_mib": max(m for _, m in fresh)}
+            results[f"{label} render --all (unchanged)"] = best_of(render, ws, args.repeat)
+            results[f"{label} check --all (no cache)"] = best_of(nodegen("-C", tmp, "check", "--all"), ws,
+                                                                 args.repeat, COLD)
+    results["python -c pass (interpreter start)"] = best_of([sys.executable, "-c", "pass"], ROOT, args.repeat)
+    for key, value in results.items():
+        if isinstance(value, dict):
+            print(f"{key:<40} min {value['min_s']:.3f}s  median {value['median_s']:.3f}s  "
+                  f"peak {value['peak_mib']:.0f} MiB")
+        else:
+            print(f"{key}: {value}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

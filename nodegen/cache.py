@@ -1,0 +1,128 @@
+"""A workspace-local cache that lets `nodegen check` skip rendering when nothing it reads has changed.
+
+The key is a sha256 of everything rendering depends on: nodegen's own code and templates, the
+Python and library versions, and every manifest's bytes. The value is the checksum of each file
+the last clean check (or render) produced. On a hit, check hashes output/ and compares; any
+difference at all falls back to the full render, which alone writes reports. Light imports only:
+this module runs before pydantic or Jinja are loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from importlib import metadata, util
+from pathlib import Path
+
+from nodegen import __version__
+from nodegen.checksums import SUM_FILE
+from nodegen.workspace import Workspace
+
+CACHE_DIR = ".nodegen-cache"
+CACHE_FILE = "check.json"
+LIBRARIES = ("jinja2", "pydantic", "pydantic-core", "PyYAML", "ruamel.yaml")
+# Kept in step with nodegen.output: files that may sit in a node folder without being generated.
+UNMANAGED = (".env", "infra/nginx/certs/")
+
+Snapshot = dict[str, dict[str, str]]  # node -> relative path -> "sha256 mode"
+
+
+def enabled() -> bool:
+    return os.environ.get("NODEGEN_NO_CACHE", "") in ("", "0")
+
+
+def _code_files() -> list[Path]:
+    package = Path(__file__).resolve().parent
+    files = sorted(package.rglob("*.py"))
+    spec = util.find_spec("nodegen.templates")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        files += sorted(Path(location).rglob("*.j2"))
+    return files
+
+
+def fingerprint(ws: Workspace) -> str:
+    """sha256 over nodegen's code and templates, library versions and the workspace's manifests."""
+    h = hashlib.sha256()
+    h.update(f"{__version__}\0{sys.version}\0".encode())
+    for lib in LIBRARIES:
+        try:
+            h.update(f"{lib}={metadata.version(lib)}\0".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{lib}=none\0".encode())
+    for path in _code_files():
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(ws.nodes_dir.iterdir()):
+        h.update(f"{path.name}\0{path.is_symlink()}\0".encode())
+        if path.is_file() and not path.is_symlink():
+            h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _unmanaged(rel: str) -> bool:
+    return any(rel == u or (u.endswith("/") and rel.startswith(u) and not rel.endswith("README.md")) for u in UNMANAGED)
+
+
+def snapshot_folder(folder: Path) -> dict[str, str]:
+    """What a node folder holds now: relative path -> 'sha256 mode' (unmanaged files left out)."""
+    out: dict[str, str] = {}
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in names:
+            path = Path(root) / name
+            rel = path.relative_to(folder).as_posix()
+            if _unmanaged(rel):
+                continue
+            data = path.read_bytes()
+            out[rel] = f"{hashlib.sha256(data).hexdigest()} {path.stat().st_mode & 0o777:o}"
+    return out
+
+
+def _cache_path(ws: Workspace) -> Path:
+    return ws.root / CACHE_DIR / CACHE_FILE
+
+
+def store(ws: Workspace, key: str, snapshot: Snapshot) -> None:
+    """Remember a clean state; failures to write the cache are not errors."""
+    if not enabled():
+        return
+    path = _cache_path(ws)
+    try:
+        path.parent.mkdir(exist_ok=True)
+        (path.parent / ".gitignore").write_text("*\n")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": key, "nodes": snapshot}, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _orphans(ws: Workspace, nodes: set[str]) -> bool:
+    out = ws.output_dir
+    return out.is_dir() and any(
+        p.is_dir() and (p / SUM_FILE).is_file() and p.name not in nodes for p in out.iterdir()
+    )
+
+
+def clean_by_cache(ws: Workspace, nodes: list[str] | None) -> list[str] | None:
+    """The nodes verified current from the cache alone, or None when the full check must run."""
+    if not enabled():
+        return None
+    try:
+        cached = json.loads(_cache_path(ws).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(cached, dict) or cached.get("key") != fingerprint(ws):
+        return None
+    known: dict[str, dict[str, str]] = cached.get("nodes", {})
+    chosen = sorted(known) if nodes is None else sorted(set(nodes))
+    if any(n not in known for n in chosen) or (nodes is None and _orphans(ws, set(known))):
+        return None
+    if ws.output_dir.is_symlink():
+        return None
+    for node in chosen:
+        folder = ws.output_dir / node
+        if folder.is_symlink() or snapshot_folder(folder) != known[node]:
+            return None
+    return chosen
