@@ -26,7 +26,6 @@ sys.path.insert(0, str(ROOT))
 
 from nodegen.verify import compose_binary  # noqa: E402
 
-
 COLD = {**os.environ, "NODEGEN_NO_CACHE": "1"}
 
 
