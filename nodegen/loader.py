@@ -24,6 +24,7 @@ class Manifests:
     fleet: Fleet
     node_docs: dict[str, Document] = field(default_factory=dict)
     nodes: dict[str, Node] = field(default_factory=dict)
+    unreadable: set[str] = field(default_factory=set)  # node ids whose manifest did not load (reported already)
 
 
 def load_manifests(ws: Workspace) -> tuple[Manifests | None, list[Problem]]:
@@ -31,6 +32,7 @@ def load_manifests(ws: Workspace) -> tuple[Manifests | None, list[Problem]]:
     problems: list[Problem] = []
     fleet_doc, fleet = _load_one(ws, ws.fleet_file, Fleet, problems)
     loaded: dict[str, tuple[Document, Node]] = {}
+    unreadable: set[str] = set()
     for node_id, path in ws.node_files().items():
         doc, node = _load_one(ws, path, Node, problems)
         if doc is not None and node is not None:
@@ -38,11 +40,13 @@ def load_manifests(ws: Workspace) -> tuple[Manifests | None, list[Problem]]:
             if node.node != node_id:
                 problems.append(doc.problem(("node",), "node-distribution",
                                             f"node id {node.node!r} differs from the file name {node_id!r}"))
+        else:
+            unreadable.add(node_id)
     if not loaded and not problems:
         problems.append(Problem(ws.display(ws.nodes_dir), 1, 1, "file", "no node manifests (nodes/<node>.yaml)"))
     if fleet_doc is None or fleet is None:
         return None, problems
-    manifests = Manifests(fleet_doc, fleet)
+    manifests = Manifests(fleet_doc, fleet, unreadable=unreadable)
     for node_id, (doc, node) in loaded.items():
         manifests.node_docs[node_id] = doc
         manifests.nodes[node_id] = node

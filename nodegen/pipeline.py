@@ -48,7 +48,8 @@ class Fleet:
 def load_fleet(ws: Workspace) -> Fleet:
     """The validated fleet, or ProblemsFound with every problem of every manifest."""
     manifests, problems = load_manifests(ws)
-    if manifests is not None and not has_errors(problems):
+    # The rules run on whatever loaded, so one broken node manifest does not hide the fleet's other problems.
+    if manifests is not None:
         problems.extend(validate(manifests))
     if manifests is None or has_errors(problems):
         raise ProblemsFound(problems)

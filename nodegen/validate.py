@@ -370,8 +370,10 @@ def _check_use(m: Manifests, node_id: str, name: str, use: Use, runs: set[str]) 
             continue
         if target == node_id:
             yield doc.problem(where, "node-distribution", f"{name}: a node cannot use a service from itself")
+        elif target in m.unreadable:
+            continue  # that manifest's own problem is reported; what it runs is unknown
         elif target not in m.nodes:
-            hint = _did_you_mean(target, m.nodes)
+            hint = _did_you_mean(target, [n for n in m.nodes if n != node_id])
             yield doc.problem(where, "node-distribution", f"{name}: no node {target!r}{hint}")
         elif name not in node_runs(m, target):
             yield doc.problem(where, "node-distribution", f"{name}: node {target} does not run it")

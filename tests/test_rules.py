@@ -8,6 +8,7 @@ a tiny valid workspace; a case edits one line with `sub` (positions stay put) or
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -689,3 +690,41 @@ def test_file_symlinked_manifest(tmp_path: Path) -> None:
 def test_file_manifest_is_a_folder(tmp_path: Path) -> None:
     (tmp_path / "nodes" / "n2.yaml").mkdir(parents=True)
     check(tmp_path, f"{N2}:1:1: error[file] manifest is missing or not a regular file")
+
+
+# --- the folder of bad manifests ----------------------------------------------------------------------
+
+BAD = Path(__file__).parent / "bad"
+BAD_CASES = sorted(p.name for p in BAD.iterdir() if p.is_dir())
+
+
+def bad_workspace(case: str, root: Path) -> Path:
+    """A scratch copy of tests/bad/<case>; a `pad` file ("PATH SIZE") grows that manifest to SIZE bytes there."""
+    shutil.copytree(BAD / case / "nodes", root / "nodes")
+    pad = BAD / case / "pad"
+    if pad.is_file():
+        rel, size = pad.read_text(encoding="utf-8").split()
+        path = root / rel
+        raw = path.read_bytes()
+        path.write_bytes(raw + b"#" * (int(size) - len(raw)))
+    return root
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_manifests(tmp_path: Path, case: str) -> None:
+    root = bad_workspace(case, tmp_path)
+    result = invoke("-C", str(root), "validate")
+    assert (result.code, result.stdout) == (1, "")
+    assert result.stderr == (BAD / case / "expected.txt").read_text(encoding="utf-8")
+    rendered = invoke("-C", str(root), "render", "--all")
+    assert (rendered.code, rendered.stderr) == (1, result.stderr)
+    assert not (root / "output").exists()
+
+
+def test_bad_manifests_cover_the_issue() -> None:
+    wanted = {"mvp-port-9555", "port-of-another-service", "typo-key", "literal-password", "broken-yaml",
+              "duplicate-key", "empty-file", "not-utf8", "alias-bomb", "oversized", "wrong-types",
+              "unknown-service", "uses-missing-node", "dependency-cycle", "route-injection", "public-publish",
+              "image-latest", "secret-with-value", "many-problems"}
+    assert wanted <= set(BAD_CASES)
+    assert all((BAD / case / "expected.txt").is_file() for case in BAD_CASES)
