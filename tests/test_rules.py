@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from nodegen.pipeline import load_fleet
 from nodegen.rules import RULES
+from nodegen.workspace import Workspace
+from nodegen.yamlio import parse
 from tests.conftest import invoke
 
 FLEET = """\
@@ -662,8 +665,23 @@ def test_yaml_merge_key(tmp_path: Path) -> None:
           node=NODE + "<<: {x: 1}\n")
 
 
-def test_yaml_1_2_passes(tmp_path: Path) -> None:
-    check(tmp_path, fleet=FLEET + "    env:\n      SSH_PORTS: 22:22\n      ANSWER: NO\n")
+@pytest.mark.parametrize(("text", "value"), [
+    ("22:22", "22:22"), ("NO", "NO"), ("on", "on"), ("yes", "yes"), ("1_000", "1_000"), ("2001-12-14", "2001-12-14"),
+    ("0777", 777), ("0o17", 15), ("0x1F", 31), ("true", True), ("~", None),
+])
+def test_yaml_is_read_as_yaml_1_2(text: str, value: object) -> None:
+    doc, problem = parse(f"key: {text}\n", "x.yaml")
+    assert problem is None and doc is not None
+    assert doc.data == {"key": value} and type(doc.data["key"]) is type(value)
+
+
+def test_yaml_1_1_traps_stay_strings_through_to_compose(tmp_path: Path) -> None:
+    env = "    env:\n      SSH_PORTS: 22:22\n      ANSWER: NO\n      MODE: on\n"
+    check(tmp_path, fleet=FLEET + env)
+    compose = load_fleet(Workspace(tmp_path)).render("n1")["docker-compose.all.yml"]
+    assert '      SSH_PORTS: "22:22"\n' in compose
+    assert '      ANSWER: "NO"\n' in compose
+    assert '      MODE: "on"\n' in compose
 
 
 def test_file_oversized(tmp_path: Path) -> None:
