@@ -155,6 +155,10 @@ class GatewaySettings(Strict):
     resolver: str = Field("127.0.0.11", description="DNS resolver for upstream names (Docker's embedded DNS)")
     certificate: str = "/etc/nginx/certs/fullchain.pem"
     certificate_key: str = "/etc/nginx/certs/privkey.pem"
+    log_dir: str = Field(
+        "/var/log/nginx",
+        description="folder of access.log and error.log; moved only to run the gateway outside its container (tests)",
+    )
 
 
 class Fleet(Strict):

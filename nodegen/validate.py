@@ -521,7 +521,7 @@ def _node_values(doc: Document, node: Any) -> Iterator[Problem]:
     if not all(_is_ip(part.rsplit(":", 1)[0]) if ":" in part and part.count(":") == 1 else _is_ip(part)
                for part in resolver.split()):
         yield doc.problem(("gateway", "resolver"), "value-syntax", f"resolver {resolver!r} must be IP[:PORT] addresses")
-    for key in ("certificate", "certificate_key"):
+    for key in ("certificate", "certificate_key", "log_dir"):
         if not ABS_PATH.fullmatch(getattr(node.gateway, key)):
             yield doc.problem(("gateway", key), "value-syntax", f"gateway {key} must be an absolute path")
 
