@@ -47,6 +47,19 @@ class AlertThresholds(Strict):
     error_ratio: float = Field(0.05, gt=0, lt=1, description="5xx share of requests over 5m")
     latency_p95_seconds: float = Field(1.0, gt=0, description="p95 request latency")
     active_connections: int = Field(1000, ge=1)
+    sustained_for: Duration = Field(
+        "5m", description="how long the error ratio, latency and connection alerts must hold before they fire"
+    )
+
+
+class BackupPolicy(Strict):
+    """The database backup schedule and retention (standard: Backup Schedule)."""
+
+    schedule: str = Field(
+        "0 3 * * *", pattern=r"^[0-9*,/-]+( [0-9*,/-]+){4}$", description="cron schedule of backup-db.sh, in UTC"
+    )
+    keep_daily: int = Field(7, ge=1, le=366, description="keep the newest backup of this many recent days")
+    keep_weekly: int = Field(4, ge=0, le=520, description="keep the newest backup of this many recent ISO weeks")
 
 
 PortClassName = Literal["mvp", "utility", "dagi"]
@@ -73,6 +86,11 @@ class Standard(Strict):
         default_factory=lambda: dict(_DEFAULT_ROTATION),
         description="json-file log driver rotation on every service",
     )
+    backup: BackupPolicy = Field(default_factory=BackupPolicy)
+    node_root: str = Field(
+        "/opt/microdao-daarion", pattern=r"^/[A-Za-z0-9._/-]{0,200}$",
+        description="where a node's files live on the host (scheduled jobs use absolute paths)",
+    )
 
 
 class EnvVar(Strict):
@@ -81,6 +99,9 @@ class EnvVar(Strict):
     secret: bool = Field(False, description="value comes from .env and never appears in a manifest")
     value: str | None = Field(None, description="literal, non-secret value")
     description: str | None = Field(None, description="one line for .env.example")
+    file: bool = Field(
+        False, description="secret only: hand it to the container as the file /run/secrets/<name in lowercase>",
+    )
 
 
 EnvValue = str | int | bool | EnvVar

@@ -9,6 +9,7 @@ from nodegen.model import EnvVar, GatewaySettings, Service, ServiceOverride, Sta
 from nodegen.validate import node_service_entries, parse_bind, short_name, use_of
 
 ROLE_LOG_LEVEL = {"dev": "DEBUG"}
+ALERTMANAGER = "alertmanager"  # the catalog service `alertmanager: true` places beside Prometheus
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,11 @@ class Env:
     secret: bool
     description: str
     default: str | None = None  # for ${NAME:-default}
+    file: bool = False  # a secret handed over as /run/secrets/<name in lowercase>, not in the environment
+
+    @property
+    def secret_name(self) -> str:
+        return self.name.lower()
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,15 @@ class Svc:
     @property
     def http(self) -> bool:
         return self.protocol != "tcp"
+
+    @property
+    def environment(self) -> tuple[Env, ...]:
+        """The variables compose puts in the container's environment (file secrets excluded)."""
+        return tuple(e for e in self.env if not e.file)
+
+    @property
+    def secret_files(self) -> tuple[Env, ...]:
+        return tuple(e for e in self.env if e.file)
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,11 @@ class NodeView:
     def secrets(self) -> tuple[Env, ...]:
         return tuple(e for s in self.services for e in s.env if e.secret)
 
+    @property
+    def secret_files(self) -> tuple[str, ...]:
+        """Names of the compose secrets (from .env) that some service reads as a file."""
+        return tuple(sorted({e.secret_name for s in self.services for e in s.secret_files}))
+
 
 def env_url_name(service: str) -> str:
     return service.upper().replace("-", "_") + "_URL"
@@ -121,6 +141,8 @@ def resolve_node(m: Manifests, node_id: str) -> NodeView:
     """The node as templates see it; assumes the manifests validated cleanly."""
     node = m.nodes[node_id]
     runs = {name: override for _, name, override in node_service_entries(m, node_id)}
+    if m.fleet.alertmanager and "prometheus" in runs and ALERTMANAGER in m.fleet.services:
+        runs.setdefault(ALERTMANAGER, None)  # Phase MONITOR: beside every Prometheus
     remotes = tuple(_remote(m, node_id, name) for name in sorted(node.uses))
     log_level = ROLE_LOG_LEVEL.get(node.role, "INFO")
     services = tuple(
@@ -248,7 +270,7 @@ def _env(
 
 def _env_entry(var: str, raw: str | int | bool | EnvVar) -> Env:
     if isinstance(raw, EnvVar):
-        return Env(var, raw.value, raw.secret, raw.description or "")
+        return Env(var, raw.value, raw.secret, raw.description or "", file=raw.secret and raw.file)
     if isinstance(raw, bool):
         return Env(var, "true" if raw else "false", False, "")
     return Env(var, str(raw), False, "")

@@ -539,6 +539,20 @@ def _control_chars(doc: Document, data: Any, loc: Loc) -> Iterator[Problem]:
         yield doc.problem(loc, "value-syntax", "value contains a newline or control character")
 
 
+# --- alerting and secret files ----------------------------------------------------------------------
+
+def check_alerting(m: Manifests) -> Iterator[Problem]:
+    fd = m.fleet_doc
+    if m.fleet.alertmanager and "alertmanager" not in m.fleet.services:
+        yield fd.problem(("alertmanager",), "node-distribution",
+                         "alertmanager: true needs an 'alertmanager' service in the catalog")
+    for name, svc in m.fleet.services.items():
+        for var, value in svc.env.items():
+            if isinstance(value, EnvVar) and value.file and not value.secret:
+                yield fd.problem(_svc(name, "env", var, "file"), "schema",
+                                 f"{name}: {var}: file: true is for secrets only (add secret: true)")
+
+
 CHECKS: tuple[Rule, ...] = (
     check_names,
     check_port_classes,
@@ -551,6 +565,7 @@ CHECKS: tuple[Rule, ...] = (
     check_secrets,
     check_images,
     check_values,
+    check_alerting,
 )
 
 
