@@ -64,11 +64,14 @@ def _unmanaged(rel: str) -> bool:
     return any(rel == u or (u.endswith("/") and rel.startswith(u) and not rel.endswith("README.md")) for u in UNMANAGED)
 
 
-def snapshot_folder(folder: Path) -> dict[str, str]:
-    """What a node folder holds now: relative path -> 'sha256 mode' (unmanaged files left out)."""
+ROOT_KEY = ""  # the snapshot of files directly in output/ (fleet-wide files)
+
+
+def snapshot_folder(folder: Path, *, recurse: bool = True) -> dict[str, str]:
+    """What a folder holds now: relative path -> 'sha256 mode' (unmanaged files left out)."""
     out: dict[str, str] = {}
     for root, dirs, names in os.walk(folder):
-        dirs.sort()
+        dirs[:] = sorted(dirs) if recurse else []
         for name in names:
             path = Path(root) / name
             rel = path.relative_to(folder).as_posix()
@@ -81,6 +84,13 @@ def snapshot_folder(folder: Path) -> dict[str, str]:
 
 def _cache_path(ws: Workspace) -> Path:
     return ws.root / CACHE_DIR / CACHE_FILE
+
+
+def snapshot(ws: Workspace, nodes: list[str]) -> Snapshot:
+    """The current state of every node folder and of the fleet-wide files in output/."""
+    shot = {n: snapshot_folder(ws.output_dir / n) for n in nodes}
+    shot[ROOT_KEY] = snapshot_folder(ws.output_dir, recurse=False)
+    return shot
 
 
 def store(ws: Workspace, key: str, snapshot: Snapshot) -> None:
@@ -115,11 +125,14 @@ def clean_by_cache(ws: Workspace, nodes: list[str] | None) -> list[str] | None:
         return None
     if not isinstance(cached, dict) or cached.get("key") != fingerprint(ws):
         return None
-    known: dict[str, dict[str, str]] = cached.get("nodes", {})
+    known: dict[str, dict[str, str]] = dict(cached.get("nodes", {}))
+    root = known.pop(ROOT_KEY, None)
     chosen = sorted(known) if nodes is None else sorted(set(nodes))
     if any(n not in known for n in chosen) or (nodes is None and _orphans(ws, set(known))):
         return None
-    if ws.output_dir.is_symlink():
+    if ws.output_dir.is_symlink() or root is None:
+        return None
+    if nodes is None and snapshot_folder(ws.output_dir, recurse=False) != root:
         return None
     for node in chosen:
         folder = ws.output_dir / node

@@ -36,5 +36,5 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
     if lines:
         raise Drift("\n".join(lines) + "\nrun: nodegen render " + (" ".join(nodes) if nodes else "--all"))
     if not nodes and key:
-        cache.store(ws, key, {n: cache.snapshot_folder(out / n) for n in chosen})
+        cache.store(ws, key, cache.snapshot(ws, chosen))
     click.echo(f"ok: output/ is current for {', '.join(chosen)}")
