@@ -31,10 +31,16 @@ def format_problem(problem: Problem, style: str = "text") -> str:
         return json.dumps(asdict(problem), ensure_ascii=False, sort_keys=True)
     if style == "github":
         return (
-            f"::{problem.level} file={problem.path},line={max(problem.line, 1)},"
-            f"col={max(problem.col, 1)},title={problem.rule}::{problem.message}"
+            f"::{problem.level} file={_gh(problem.path, prop=True)},line={max(problem.line, 1)},"
+            f"col={max(problem.col, 1)},title={problem.rule}::{_gh(problem.message)}"
         )
     return f"{problem.path}:{problem.line}:{problem.col}: {problem.level}[{problem.rule}] {problem.message}"
+
+
+def _gh(text: str, *, prop: bool = False) -> str:
+    """Escape a workflow-command value: messages quote manifest text, which may hold `%0A` or `::`."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 
 def format_problems(problems: list[Problem], style: str = "text") -> str:
