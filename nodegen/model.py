@@ -127,6 +127,8 @@ class Service(Strict):
     """A service of the standard, defined once in the fleet catalog."""
 
     description: str = Field("", description="one line for docs and .env.example")
+    title: str | None = Field(None, description="name in the standard's port tables and the docs (default: the key)")
+    note: str | None = Field(None, description="Note column of the standard's port tables (default: the description)")
     class_: ServiceClass = Field(alias="class", description="port class: core, mvp, utility, multimodal, dagi")
     stack: str | None = Field(None, description="stack the service belongs to (DAGI services in 8000s)")
     tier: Tier = "backend"
@@ -176,6 +178,13 @@ class GatewaySettings(Strict):
     resolver: str = Field("127.0.0.11", description="DNS resolver for upstream names (Docker's embedded DNS)")
     certificate: str = "/etc/nginx/certs/fullchain.pem"
     certificate_key: str = "/etc/nginx/certs/privkey.pem"
+    internal_port: Port = Field(
+        8080, description="listener for fallback routes, reached by the node's services only; never published",
+    )
+    upstream_ca: str = Field(
+        "/etc/ssl/certs/ca-certificates.crt",
+        description="CA bundle that verifies other nodes' gateways when fallback routes reach them over HTTPS",
+    )
     log_dir: str = Field(
         "/var/log/nginx",
         description="folder of access.log and error.log; moved only to run the gateway outside its container (tests)",

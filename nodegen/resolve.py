@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from nodegen.loader import Manifests
 from nodegen.model import EnvVar, GatewaySettings, Service, ServiceOverride, Standard
+from nodegen.topology import edges_to, host_port, private_consumers, prometheus_nodes, related_nodes
 from nodegen.validate import node_service_entries, parse_bind, short_name, use_of
 
 ROLE_LOG_LEVEL = {"dev": "DEBUG"}
@@ -61,6 +62,9 @@ class Svc:
     mounts: tuple[tuple[str, str], ...]
     publish: tuple[tuple[str, int], ...]
     labels: tuple[tuple[str, str], ...]
+    title: str = ""
+    note: str = ""
+    private_for: tuple[str, ...] = ()  # nodes that use it `via: private`: bound on the node's private address
 
     @property
     def http(self) -> bool:
@@ -77,6 +81,27 @@ class Svc:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """Where one instance of a used service answers: another node's gateway or private address, or locally."""
+
+    node: str  # serving node id, or "local"
+    scheme: str
+    host: str
+    port: int
+    prefix: str  # /api/<route> at a gateway; "" at the service itself
+    tls_name: str | None = None  # name the other gateway's certificate is checked against
+
+    @property
+    def authority(self) -> str:
+        default = {"http": 80, "https": 443}[self.scheme]
+        return self.host if self.port == default else host_port(self.host, self.port)
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.authority}{self.prefix}"
+
+
+@dataclass(frozen=True)
 class Remote:
     """A service this node uses from another node."""
 
@@ -86,6 +111,43 @@ class Remote:
     env_name: str
     fallback: str | None
     fallback_url: str | None
+    via: str = "gateway"
+    route: str | None = None
+    primary: Endpoint | None = None
+    fallback_endpoint: Endpoint | None = None
+    relay_url: str | None = None  # the gateway-local route that fails over, when there is a fallback
+
+    @property
+    def env_url(self) -> str:
+        """What the consumer's <SERVICE>_URL points at."""
+        return self.relay_url or self.url
+
+
+@dataclass(frozen=True)
+class User:
+    """Another node that uses one of this node's services."""
+
+    node: str
+    service: str
+    via: str
+    kind: str  # primary | fallback
+
+
+@dataclass(frozen=True)
+class RemoteScrape:
+    """A service of another node that this node's Prometheus scrapes through that node's gateway."""
+
+    node: str
+    name: str
+    role: str
+    uptime: str
+    target: str  # private address : gateway https port
+    tls_name: str
+    service: Svc
+
+    @property
+    def job(self) -> str:
+        return f"{self.node}/{self.service.name}"
 
 
 @dataclass(frozen=True)
@@ -107,6 +169,23 @@ class NodeView:
     sources: tuple[str, ...]
     log_level: str
     network: str
+    users: tuple[User, ...] = ()
+    scrape_remote: tuple[RemoteScrape, ...] = ()
+    metrics_allow: tuple[str, ...] = ()  # private addresses of the Prometheus nodes that scrape this node
+    dev_overrides: bool = False
+
+    @property
+    def regenerate(self) -> str:
+        return f"nodegen render {self.id}"
+
+    @property
+    def gateway_service(self) -> Svc:
+        return next(s for s in self.services if s.gateway)
+
+    @property
+    def relays(self) -> tuple[Remote, ...]:
+        """Used services with a fallback: the gateway's internal listener fails them over."""
+        return tuple(r for r in self.remotes if r.relay_url is not None)
 
     def service(self, name: str) -> Svc | None:
         return next((s for s in self.services if s.name == name), None)
@@ -137,13 +216,14 @@ def env_url_name(service: str) -> str:
     return service.upper().replace("-", "_") + "_URL"
 
 
-def resolve_node(m: Manifests, node_id: str) -> NodeView:
+def resolve_node(m: Manifests, node_id: str, *, scrape: bool = True) -> NodeView:
     """The node as templates see it; assumes the manifests validated cleanly."""
     node = m.nodes[node_id]
     runs = {name: override for _, name, override in node_service_entries(m, node_id)}
     if m.fleet.alertmanager and "prometheus" in runs and ALERTMANAGER in m.fleet.services:
         runs.setdefault(ALERTMANAGER, None)  # Phase MONITOR: beside every Prometheus
-    remotes = tuple(_remote(m, node_id, name) for name in sorted(node.uses))
+    gateway_name = next((n for n in runs if n in m.fleet.services and m.fleet.services[n].gateway), "gateway")
+    remotes = tuple(_remote(m, node_id, name, gateway_name) for name in sorted(node.uses))
     log_level = ROLE_LOG_LEVEL.get(node.role, "INFO")
     services = tuple(
         _service(m, node_id, name, m.fleet.services[name], runs[name], set(runs), remotes)
@@ -162,29 +242,56 @@ def resolve_node(m: Manifests, node_id: str) -> NodeView:
         remotes=remotes,
         gateway=node.gateway,
         standard=m.fleet.standard,
-        sources=(m.fleet_doc.path, m.node_docs[node_id].path),
+        sources=(m.fleet_doc.path, *(m.node_docs[n].path for n in sorted({node_id, *related_nodes(m, node_id)}))),
         log_level=log_level,
         network=f"{m.fleet.project}_net",
+        users=tuple(User(e.consumer, e.service, e.via, e.kind) for e in edges_to(m, node_id)),
+        scrape_remote=_scrape_remote(m, node_id) if scrape else (),
+        metrics_allow=tuple(m.nodes[n].address for n in prometheus_nodes(m) if n != node_id),
+        dev_overrides=node.role == "dev" if node.dev_overrides is None else node.dev_overrides,
     )
 
 
-def _remote(m: Manifests, node_id: str, name: str) -> Remote:
+def _remote(m: Manifests, node_id: str, name: str, gateway_name: str) -> Remote:
     use = use_of(m.nodes[node_id].uses[name])
     svc = m.fleet.services[name]
-    fallback_url = None
+    primary = _endpoint(m, use.node, svc, use.via)
+    fallback = None
     if use.fallback == "local":
-        fallback_url = f"http://{name}:{svc.port}"
+        fallback = Endpoint("local", "http", name, svc.port, "")
     elif use.fallback is not None:
-        fallback_url = _remote_url(m, use.fallback, svc, use.via)
-    url = _remote_url(m, use.node, svc, use.via)
-    return Remote(name, use.node, url, env_url_name(name), use.fallback, fallback_url)
+        fallback = _endpoint(m, use.fallback, svc, use.via)
+    relay_url = None
+    if fallback is not None and svc.route is not None:
+        relay = Endpoint(node_id, "http", gateway_name, m.nodes[node_id].gateway.internal_port, f"/api/{svc.route}")
+        relay_url = relay.url
+    return Remote(
+        name, use.node, primary.url, env_url_name(name), use.fallback, fallback.url if fallback else None,
+        via=use.via, route=svc.route, primary=primary, fallback_endpoint=fallback, relay_url=relay_url,
+    )
 
 
-def _remote_url(m: Manifests, serving: str, svc: Service, via: str) -> str:
+def _endpoint(m: Manifests, serving: str, svc: Service, via: str) -> Endpoint:
+    """The serving node's gateway route (HTTPS, its certificate checked) or its private address."""
     other = m.nodes[serving]
     if via == "private" or svc.route is None:
-        return f"http://{other.address}:{svc.port}"
-    return f"https://{other.domain}/api/{svc.route}"
+        return Endpoint(serving, "http", other.address, svc.port, "")
+    return Endpoint(serving, "https", other.domain, other.gateway.https_port, f"/api/{svc.route}", other.domain)
+
+
+def _scrape_remote(m: Manifests, node_id: str) -> tuple[RemoteScrape, ...]:
+    """Every other node's scraped services, when this node runs Prometheus (through their gateways)."""
+    if node_id not in prometheus_nodes(m):
+        return ()
+    out: list[RemoteScrape] = []
+    for other_id in sorted(m.nodes):
+        if other_id == node_id:
+            continue
+        other = m.nodes[other_id]
+        target = host_port(other.address, other.gateway.https_port)
+        for svc in resolve_node(m, other_id, scrape=False).scraped:
+            out.append(RemoteScrape(other_id, other.name, other.role, other.uptime, target, other.domain, svc))
+    return tuple(out)
 
 
 def _service(
@@ -232,6 +339,9 @@ def _service(
         mounts=tuple(sorted(svc.mounts.items())),
         publish=tuple(b for b in (parse_bind(p) for p in publish) if b is not None),
         labels=labels,
+        title=svc.title or name,
+        note=svc.note if svc.note is not None else svc.description,
+        private_for=private_consumers(m, node_id, name),
     )
 
 
@@ -255,7 +365,7 @@ def _env(
         if target is None or target.protocol == "tcp":
             continue
         remote = next((r for r in remotes if r.service == need), None)
-        url = remote.url if remote and need not in runs else f"http://{need}:{target.port}"
+        url = remote.env_url if remote and need not in runs else f"http://{need}:{target.port}"
         out[env_url_name(need)] = Env(env_url_name(need), url, False, f"{need} base URL")
     if svc.class_ != "core" and not svc.gateway:
         default = ROLE_LOG_LEVEL.get(role, "INFO")
