@@ -293,7 +293,9 @@ def remove_folder(folder: Path, *, force: bool = False) -> None:
     if not recorded:
         raise OutputError(f"{folder}: has no {SUM_FILE}; not removing a folder nodegen did not write")
     cmp = compare(folder, {}, folder.name)
-    if cmp.edited and not force:
-        raise OutputError("edited by hand since nodegen wrote them (use --force to remove): "
-                          + ", ".join(f"{folder.name}/{r}" for r in cmp.edited))
+    # The checksum file does not list itself; .env and certificates are the operator's, never ours to drop.
+    kept = [r for r in cmp.edited if r != SUM_FILE] + [r for r in _disk_files(folder) if _unmanaged(r)]
+    if kept and not force:
+        raise OutputError("edited by hand or not written by nodegen (use --force to remove): "
+                          + ", ".join(f"{folder.name}/{r}" for r in sorted(kept)))
     shutil.rmtree(folder)
