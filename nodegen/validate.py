@@ -541,11 +541,22 @@ def _control_chars(doc: Document, data: Any, loc: Loc) -> Iterator[Problem]:
 
 # --- alerting and secret files ----------------------------------------------------------------------
 
+# The receivers' webhook URLs, handed to Alertmanager as files (targets/alertmanager.py routes to them).
+ALERTMANAGER_RECEIVER_ENV = ("ALERTMANAGER_PAGE_WEBHOOK_URL", "ALERTMANAGER_NOTIFY_WEBHOOK_URL")
+
+
 def check_alerting(m: Manifests) -> Iterator[Problem]:
     fd = m.fleet_doc
-    if m.fleet.alertmanager and "alertmanager" not in m.fleet.services:
+    am = m.fleet.services.get("alertmanager")
+    if m.fleet.alertmanager and am is None:
         yield fd.problem(("alertmanager",), "node-distribution",
                          "alertmanager: true needs an 'alertmanager' service in the catalog")
+    for var in ALERTMANAGER_RECEIVER_ENV if am is not None else ():
+        value = am.env.get(var) if am is not None else None
+        if not (isinstance(value, EnvVar) and value.secret and value.file):
+            yield fd.problem(_svc("alertmanager", "env"), "secret-literal",
+                             f"alertmanager: {var} must be {{secret: true, file: true}} (a receiver reads it)",
+                             key=True)
     for name, svc in m.fleet.services.items():
         for var, value in svc.env.items():
             if isinstance(value, EnvVar) and value.file and not value.secret:

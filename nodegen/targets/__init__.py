@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from nodegen.resolve import NodeView
-from nodegen.targets import compose, envfile, nginx, prometheus
+from nodegen.targets import alertmanager, alerts, compose, envfile, grafana, nginx, prometheus
 
 TARGETS: dict[str, Callable[[NodeView], dict[str, str]]] = {
     "compose": compose.render,
     "env": envfile.render,
     "nginx": nginx.render,
     "prometheus": prometheus.render,
+    "alerts": alerts.render,
+    "alertmanager": alertmanager.render,
+    "grafana": grafana.render,
 }

@@ -1,4 +1,4 @@
-"""Prometheus on nodes that run it: scrape configs and the alert rules they reference."""
+"""Prometheus on nodes that run it: scrape configs (the alert rules they reference: targets/alerts.py)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ from nodegen.render import template
 from nodegen.resolve import NodeView
 
 CONFIG = "infra/prometheus/prometheus.yml"
-ALERTS = "infra/prometheus/alerts.yml"
 
 
 def render(view: NodeView) -> dict[str, str]:
     if not view.runs_prometheus:
         return {}
-    return {
-        CONFIG: template("prometheus.yml.j2", v=view, rule_files=["alerts.yml"]),
-        ALERTS: template("alerts.yml.j2", v=view, a=view.standard.alerts),
-    }
+    return {CONFIG: template("prometheus.yml.j2", v=view, rule_files=["alerts.yml"])}
