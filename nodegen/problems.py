@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 Level = Literal["error", "warning"]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 
 
 @dataclass(frozen=True, order=True)
@@ -34,7 +36,13 @@ def format_problem(problem: Problem, style: str = "text") -> str:
             f"::{problem.level} file={_gh(problem.path, prop=True)},line={max(problem.line, 1)},"
             f"col={max(problem.col, 1)},title={problem.rule}::{_gh(problem.message)}"
         )
-    return f"{problem.path}:{problem.line}:{problem.col}: {problem.level}[{problem.rule}] {problem.message}"
+    return (f"{_one_line(problem.path)}:{problem.line}:{problem.col}: "
+            f"{problem.level}[{problem.rule}] {_one_line(problem.message)}")
+
+
+def _one_line(text: str) -> str:
+    """Control characters escaped: a message quoting a name like "a\\nb" must not split the problem in two."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _gh(text: str, *, prop: bool = False) -> str:
