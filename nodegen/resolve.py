@@ -331,7 +331,7 @@ def _service(
         metrics_path=svc.metrics.path,
         metrics_port=svc.metrics.port or svc.port,
         route=svc.route,
-        websocket=tuple(svc.websocket),
+        websocket=tuple(sorted(svc.websocket)),  # the output must not depend on manifest order
         depends=tuple(sorted(n for n in svc.needs if n in runs)),
         env=_env(m, svc, override, runs, remotes, node.role),
         volume=f"{name}_data" if svc.data else None,

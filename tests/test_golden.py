@@ -48,7 +48,7 @@ def test_fixture_fleets_cover_what_they_are_for() -> None:
     multi = render_fleet("multi")
     assert sorted({rel.split("/")[0] for rel in multi}) == ["alpha", "beta"]
     assert 'SEARCH_SERVICE_URL: "https://beta.multi.example:8443/api/search"' in multi["alpha/docker-compose.all.yml"]
-    assert "location ~ ^/ws/chat/(rooms|presence)(/.*)?$ {" in multi["alpha/infra/nginx/nginx.conf"]
+    assert "location ~ ^/ws/chat/(presence|rooms)(/.*)?$ {" in multi["alpha/infra/nginx/nginx.conf"]
     assert '"127.0.0.1:18080:8080/tcp"' in multi["beta/docker-compose.all.yml"]
     monitoring = render_fleet("monitoring")
     assert 'targets: ["swapper:8891"]' in monitoring["watch/infra/prometheus/prometheus.yml"]
