@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from nodegen.resolve import NodeView
-from nodegen.targets import alertmanager, alerts, compose, envfile, grafana, nginx, prometheus
+from nodegen.targets import alertmanager, alerts, compose, envfile, grafana, nginx, prometheus, scripts
 
 TARGETS: dict[str, Callable[[NodeView], dict[str, str]]] = {
     "compose": compose.render,
@@ -15,4 +15,5 @@ TARGETS: dict[str, Callable[[NodeView], dict[str, str]]] = {
     "alerts": alerts.render,
     "alertmanager": alertmanager.render,
     "grafana": grafana.render,
+    "scripts": scripts.render,
 }

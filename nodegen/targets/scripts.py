@@ -1,0 +1,109 @@
+"""Operations scripts in scripts/: health check, database backup (and its schedule), deploy, rollback.
+
+Every value a script takes from the manifests is single-quoted for the shell here, once; names are
+also validated before rendering, so quoting is the second fence, not the only one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nodegen.render import template
+from nodegen.resolve import NodeView, Svc
+
+HEALTH_CHECK = "scripts/health-check.sh"
+BACKUP = "scripts/backup-db.sh"
+BACKUP_CRON = "scripts/backup-db.cron"
+DEPLOY = "scripts/deploy.sh"
+ROLLBACK = "scripts/rollback.sh"
+DATABASE_SERVICE = "postgres"
+
+
+def sh(value: object) -> str:
+    """A single-quoted shell word: nothing inside is expanded."""
+    return "'" + str(value).replace("'", "'\"'\"'") + "'"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How health-check.sh asks one service whether it is healthy: its compose healthcheck, run by docker exec."""
+
+    service: str
+    container: str
+    check: str  # what the table shows, e.g. "GET :7002/health"
+    command: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Database:
+    """The node's PostgreSQL: what backup-db.sh dumps and deploy.sh migrates."""
+
+    container: str
+    user: str
+    name: str
+
+
+def probe(svc: Svc) -> Probe:
+    kind, *rest = svc.health_test
+    command = ("sh", "-c", rest[0]) if kind == "CMD-SHELL" else tuple(rest)
+    over_http = svc.http or any(c.startswith("http://") for c in command)
+    check = f"GET :{svc.health_port}{svc.health_path}" if over_http else " ".join(command)
+    return Probe(svc.name, svc.container, check, command)
+
+
+def _literal(svc: Svc, name: str, default: str) -> str:
+    env = next((e for e in svc.env if e.name == name and e.value is not None and not e.secret), None)
+    return env.value if env is not None and env.value else default
+
+
+def database(view: NodeView) -> Database | None:
+    pg = view.service(DATABASE_SERVICE)
+    if pg is None:
+        return None
+    user = _literal(pg, "POSTGRES_USER", "postgres")
+    return Database(pg.container, user, _literal(pg, "POSTGRES_DB", user))
+
+
+def built_images(view: NodeView) -> tuple[str, ...]:
+    """Images compose builds (named <project>-<service>): deploy.sh keeps the previous ones for rollback."""
+    return tuple(f"{view.project}-{s.name}" for s in view.services if s.build)
+
+
+def smoke_paths(view: NodeView) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(HTTP paths that must answer 200, websocket paths that must upgrade) through the gateway."""
+    http = ("/health", *(f"/api/{s.route}/health" for s in view.routed))
+    ws = tuple(f"/ws/{s.route}/{channel}" for s in view.routed for channel in s.websocket)
+    return http, ws
+
+
+def _context(view: NodeView) -> dict[str, object]:
+    http, ws = smoke_paths(view)
+    probes = tuple(probe(s) for s in view.services)
+    return {
+        "v": view,
+        "sh": sh,
+        "probes": probes,
+        "width": max(len("SERVICE"), *(len(p.service) for p in probes)) + 1,
+        "check_width": max(len("CHECK"), *(len(p.check) for p in probes)) + 1,
+        "db": database(view),
+        "images": built_images(view),
+        "apps": tuple(s.name for s in view.services if s.name != DATABASE_SERVICE),
+        "smoke_http": http,
+        "smoke_ws": ws,
+        "smoke_address": view.gateway.listen or "127.0.0.1",
+        "backup": view.standard.backup,
+        "root": view.standard.node_root,
+    }
+
+
+def render(view: NodeView) -> dict[str, str]:
+    ctx = _context(view)
+    files = {
+        HEALTH_CHECK: template("health-check.sh.j2", **ctx),
+        DEPLOY: template("deploy.sh.j2", **ctx),
+        ROLLBACK: template("rollback.sh.j2", **ctx),
+    }
+    if ctx["db"] is not None:
+        files[BACKUP] = template("backup-db.sh.j2", **ctx)
+        files[BACKUP_CRON] = template("backup-db.cron.j2", **ctx)
+    return files
