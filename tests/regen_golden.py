@@ -34,10 +34,10 @@ def render_fleet(name: str) -> dict[str, str]:
 
 
 def write_golden(name: str) -> int:
+    files = render_fleet(name)  # before touching the old golden files: a failed render leaves them as they were
     target = GOLDEN / name
     if target.exists():
         shutil.rmtree(target)
-    files = render_fleet(name)
     for rel, text in files.items():
         path = target / rel
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -120,7 +120,8 @@ def header_of(rel: str, text: str) -> str:
     if rel.endswith(".md"):
         assert text.startswith("<!-- "), rel
         return text[5:text.index("-->")]
-    lines = text.splitlines()[:2]
+    lines = text.splitlines()
+    lines = lines[1:3] if lines[0].startswith("#!") else lines[:2]  # scripts: the comment follows the shebang
     assert all(line.startswith("# ") for line in lines), rel
     return " ".join(line[2:] for line in lines)
 
