@@ -259,9 +259,9 @@ def check_public_ports(m: Manifests) -> Iterator[Problem]:
                 yield from _bind_problem(doc, ("services", i, name, "publish", j), name, bind, found.gateway)
     for node_id, node in m.nodes.items():
         listen = node.gateway.listen
-        if listen is not None and not _is_ip(listen):
+        if listen is not None and not _is_ipv4(listen):
             yield m.node_docs[node_id].problem(("gateway", "listen"), "value-syntax",
-                                               f"gateway listen {listen!r} is not an IP address")
+                                               f"gateway listen {listen!r} is not an IPv4 address")
 
 
 def _bind_problem(doc: Document, loc: Loc, name: str, bind: str, gateway: bool) -> Iterator[Problem]:
@@ -283,6 +283,11 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _is_ipv4(text: str) -> bool:
+    """nginx and compose get the gateway's listen and resolver addresses unbracketed: IPv6 would not parse."""
+    return _is_ip(text) and ":" not in text
 
 
 # --- dependencies -----------------------------------------------------------------------------
@@ -518,12 +523,23 @@ def _node_values(doc: Document, node: Any) -> Iterator[Problem]:
     if not _is_ip(node.address):
         yield doc.problem(("address",), "value-syntax", f"address {node.address!r} is not an IP address")
     resolver = node.gateway.resolver
-    if not all(_is_ip(part.rsplit(":", 1)[0]) if ":" in part and part.count(":") == 1 else _is_ip(part)
-               for part in resolver.split()):
-        yield doc.problem(("gateway", "resolver"), "value-syntax", f"resolver {resolver!r} must be IP[:PORT] addresses")
+    if not resolver.split() or not all(_resolver_ok(part) for part in resolver.split()):
+        yield doc.problem(("gateway", "resolver"), "value-syntax",
+                          f"resolver {resolver!r} must be IPv4[:PORT] addresses (port 1-65535)")
+    for key in ("http_port", "https_port", "internal_port"):
+        if not 1 <= getattr(node.gateway, key) <= 65535:
+            port = getattr(node.gateway, key)
+            yield doc.problem(("gateway", key), "port-class", f"gateway {key} {port} is not in 1-65535")
     for key in ("certificate", "certificate_key", "log_dir"):
         if not ABS_PATH.fullmatch(getattr(node.gateway, key)):
             yield doc.problem(("gateway", key), "value-syntax", f"gateway {key} must be an absolute path")
+
+
+def _resolver_ok(part: str) -> bool:
+    address, colon, port = part.partition(":")
+    if not colon:
+        return _is_ipv4(address)
+    return _is_ipv4(address) and re.fullmatch(r"[0-9]{1,5}", port) is not None and 1 <= int(port) <= 65535
 
 
 def _control_chars(doc: Document, data: Any, loc: Loc) -> Iterator[Problem]:
