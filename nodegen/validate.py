@@ -450,12 +450,14 @@ def _env_secrets(doc: Document, base: Loc, name: str, env: dict[str, Any]) -> It
             if value.secret and value.value is not None:
                 yield doc.problem((*base, var, "value"), "secret-literal",
                                   f"{name}: {var} is secret and must not have a value in a manifest (set it in .env)")
-            literal = value.value if not value.secret else None
+            # An explicit {secret: false, value: ...} is the way to say PASSWORD_MIN_LENGTH is a setting.
+            literal = None if value.secret or "secret" in value.model_fields_set else value.value
         else:
             literal = value
         if literal is not None and SECRET_NAME.search(var) and str(literal) != "":
             yield doc.problem((*base, var), "secret-literal",
-                              f"{name}: {var} looks like a secret; write {{secret: true}} and set it in .env")
+                              f"{name}: {var} looks like a secret; write {{secret: true}} and set it in .env "
+                              "(or {secret: false, value: ...} for a setting)")
 
 
 def _scan_values(doc: Document, data: Any, loc: Loc) -> Iterator[Problem]:

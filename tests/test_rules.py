@@ -388,7 +388,15 @@ def test_secret_literal_marked_secret_passes(tmp_path: Path) -> None:
 
 def test_secret_literal_password_written_out(tmp_path: Path) -> None:
     check(tmp_path, f"{F}:24:20: error[secret-literal] api: DB_PASSWORD looks like a secret; write {{secret: true}} "
-          "and set it in .env", fleet=FLEET + "    env:\n      DB_PASSWORD: hunter2\n")
+          "and set it in .env (or {secret: false, value: ...} for a setting)",
+          fleet=FLEET + "    env:\n      DB_PASSWORD: hunter2\n")
+
+
+def test_secret_literal_explicit_setting_passes(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + "    env:\n      PASSWORD_MIN_LENGTH: {secret: false, value: '12'}\n")
+    check(tmp_path, f"{F}:24:28: error[secret-literal] api: PASSWORD_MIN_LENGTH looks like a secret; write "
+          "{secret: true} and set it in .env (or {secret: false, value: ...} for a setting)",
+          fleet=FLEET + "    env:\n      PASSWORD_MIN_LENGTH: {value: '12'}\n")
 
 
 def test_secret_literal_secret_with_a_value(tmp_path: Path) -> None:
@@ -416,7 +424,7 @@ def test_secret_literal_in_a_node_override(tmp_path: Path) -> None:
     node = sub(NODE, "services: [postgres, gateway, api]",
                "services:\n  - postgres\n  - gateway\n  - api:\n      env: {REDIS_PASSWORD: pw}\n")
     check(tmp_path, f"{N}:11:29: error[secret-literal] api: REDIS_PASSWORD looks like a secret; write "
-          "{secret: true} and set it in .env", node=node)
+          "{secret: true} and set it in .env (or {secret: false, value: ...} for a setting)", node=node)
 
 
 def test_secret_literal_url_without_credentials_passes(tmp_path: Path) -> None:
