@@ -36,7 +36,7 @@ class RateLimit(Strict):
     """The gateway's API rate limit (nginx limit_req)."""
 
     rate: str = Field("10r/s", pattern=r"^[1-9][0-9]{0,5}r/[sm]$", description="requests per second or minute")
-    burst: int = Field(20, ge=0, le=100000)
+    burst: int = Field(20, ge=1, le=100000, description="nginx refuses burst=0")
     zone_size: str = Field("10m", pattern=r"^[1-9][0-9]{0,3}[km]$", description="shared memory zone size")
 
 

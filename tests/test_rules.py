@@ -598,6 +598,12 @@ def test_value_syntax_gateway_settings_pass(tmp_path: Path) -> None:
     check(tmp_path, node=node)
 
 
+def test_rate_limit_burst_nginx_accepts(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + "standard: {rate_limit: {rate: 30r/m, burst: 1, zone_size: 512k}}\n")
+    check(tmp_path, f"{F}:23:45: error[schema] standard.rate_limit.burst: input should be greater than or equal to 1",
+          fleet=FLEET + "standard: {rate_limit: {rate: 30r/m, burst: 0, zone_size: 512k}}\n")
+
+
 # --- schema ---------------------------------------------------------------------------------------
 
 def test_schema_typo_key_did_you_mean(tmp_path: Path) -> None:
