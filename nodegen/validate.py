@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from nodegen.loader import Manifests
-from nodegen.model import EnvVar, Service, ServiceOverride, Use
+from nodegen.model import EnvVar, Service, ServiceOverride, Standard, Use
 from nodegen.problems import Problem
 from nodegen.yamlio import Document, Loc
 
@@ -216,7 +216,8 @@ def parse_bind(text: str) -> tuple[str, int] | None:
         ipaddress.ip_address(match[1].strip("[]"))
     except ValueError:
         return None
-    return match[1], int(match[2])
+    port = int(match[2])
+    return (match[1], port) if 1 <= port <= 65535 else None  # 0 would be a random host port
 
 
 # --- health / metrics --------------------------------------------------------------------------
@@ -500,12 +501,31 @@ def _image_problem(doc: Document, loc: Loc, name: str, image: str) -> Iterator[P
         yield doc.problem(loc, "image", f"{name}: image {image!r} must be pinned to a version tag, never latest")
 
 
+ZONE_MIN = 32 * 1024  # nginx: zone "api_limit" is too small below 8 memory pages
+LOG_SIZE = re.compile(r"[1-9][0-9]{0,5}[kmg]?", re.ASCII)
+LOG_FILES = re.compile(r"[1-9][0-9]{0,2}", re.ASCII)
+
+
+def _standard_values(fd: Document, std: Standard) -> Iterator[Problem]:
+    """Values that pass `config -q` or render fine, and then stop nginx or a container from starting."""
+    zone = std.rate_limit.zone_size
+    if int(zone[:-1]) * (1024 if zone.endswith("k") else 1024 * 1024) < ZONE_MIN:
+        yield fd.problem(("standard", "rate_limit", "zone_size"), "value-syntax",
+                         f"rate_limit zone_size {zone} is below nginx's minimum, 32k")
+    for key, pattern, what in (("max_size", LOG_SIZE, "a size like 10m"), ("max_file", LOG_FILES, "a count like 3")):
+        value = std.log_rotation.get(key)  # type: ignore[call-overload]
+        if value is not None and not pattern.fullmatch(value):
+            yield fd.problem(("standard", "log_rotation", key), "value-syntax",
+                             f"log_rotation {key} {value!r} must be {what}")
+
+
 def check_values(m: Manifests) -> Iterator[Problem]:
     fd = m.fleet_doc
     if not HOSTNAME.fullmatch(m.fleet.domain):
         yield fd.problem(("domain",), "value-syntax", f"domain {m.fleet.domain!r} is not a lowercase DNS name")
     for doc in (fd, *m.node_docs.values()):
         yield from _control_chars(doc, doc.data, ())
+    yield from _standard_values(fd, m.fleet.standard)
     for name, svc in m.fleet.services.items():
         paths = [(svc.data, _svc(name, "data"))] + [(dst, _svc(name, "mounts", src)) for src, dst in svc.mounts.items()]
         for path, loc in paths:

@@ -593,6 +593,22 @@ def test_value_syntax_gateway_settings(tmp_path: Path) -> None:
           node=node)
 
 
+def test_value_syntax_values_nginx_and_docker_refuse_later(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:36: error[value-syntax] rate_limit zone_size 1k is below nginx's minimum, 32k",
+          fleet=FLEET + "standard: {rate_limit: {zone_size: 1k}}\n")
+    check(tmp_path, fleet=FLEET + "standard: {rate_limit: {zone_size: 32k}}\n")
+    check(tmp_path, f"{F}:23:37: error[value-syntax] log_rotation max_size 'lots' must be a size like 10m",
+          f"{F}:23:53: error[value-syntax] log_rotation max_file 'x y' must be a count like 3",
+          fleet=FLEET + "standard: {log_rotation: {max_size: lots, max_file: 'x y'}}\n")
+    check(tmp_path, fleet=FLEET + "standard: {log_rotation: {max_size: 50m, max_file: '5'}}\n")
+
+
+@pytest.mark.parametrize("bind", ["127.0.0.1:0", "127.0.0.1:65536"])
+def test_public_port_bind_port_in_range(tmp_path: Path, bind: str) -> None:
+    check(tmp_path, f"{F}:23:15: error[public-port] api: publish {bind!r} must be ADDRESS:PORT, e.g. 127.0.0.1:3000",
+          fleet=FLEET + f"    publish: ['{bind}']\n")
+
+
 def test_value_syntax_gateway_settings_pass(tmp_path: Path) -> None:
     node = NODE + "gateway:\n  listen: 10.0.0.1\n  resolver: 127.0.0.11 10.0.0.53:53\n"
     check(tmp_path, node=node)
