@@ -365,7 +365,8 @@ def _env(
         if target is None or target.protocol == "tcp":
             continue
         remote = next((r for r in remotes if r.service == need), None)
-        url = remote.env_url if remote and need not in runs else f"http://{need}:{target.port}"
+        # A fallback goes through the gateway's relay even when the fallback is the local instance.
+        url = remote.env_url if remote and (need not in runs or remote.relay_url) else f"http://{need}:{target.port}"
         out[env_url_name(need)] = Env(env_url_name(need), url, False, f"{need} base URL")
     if svc.class_ != "core" and not svc.gateway:
         default = ROLE_LOG_LEVEL.get(role, "INFO")

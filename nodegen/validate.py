@@ -391,6 +391,38 @@ def _check_use(m: Manifests, node_id: str, name: str, use: Use, runs: set[str]) 
     if use.fallback is not None and m.fleet.services[name].route is None:
         yield doc.problem(loc, "node-distribution", f"{name}: a fallback needs the service to have an API route",
                           key=True)
+    yield from _check_use_access(m, node_id, name, use)
+
+
+def _check_use_access(m: Manifests, node_id: str, name: str, use: Use) -> Iterator[Problem]:
+    """How the consumer reaches the service: the serving node's gateway route, or its private address."""
+    doc, svc, loc = m.node_docs[node_id], m.fleet.services[name], ("uses", name)
+    if use.node not in m.nodes or name not in node_runs(m, use.node):
+        return  # the reference itself is wrong, and reported above
+    if use.fallback is not None and use.fallback == use.node:
+        yield doc.problem((*loc, "fallback"), "node-distribution", f"{name}: the fallback is the primary, {use.node}")
+    if use.via == "gateway" and svc.route is None:
+        yield doc.problem((*loc, "via"), "node-distribution",
+                          f"{name}: has no API route, so no gateway serves it; use via: private")
+    if use.fallback is not None and m.nodes[node_id].gateway.internal_port in _gateway_ports(m.nodes[node_id]):
+        yield doc.problem(("gateway", "internal_port"), "port-conflict",
+                          "gateway internal_port (fallback routes) is also its http_port or https_port")
+    if use.via != "private":
+        return
+    # The one exception to "only the gateway publishes": a bind on the serving node's private address.
+    for target, where in ((use.node, (*loc, "via")), (use.fallback, (*loc, "fallback"))):
+        serving = m.nodes.get(target) if target is not None else None
+        if serving is None or not _is_ip(serving.address):
+            continue
+        ip = ipaddress.ip_address(serving.address)
+        if ip.is_global or ip.is_unspecified or ip.is_multicast:
+            yield doc.problem(where, "public-port",
+                              f"{name}: via private binds port {svc.port} on {target}'s address {serving.address}, "
+                              "which is not private; only the gateway publishes (use via: gateway)")
+
+
+def _gateway_ports(node: Any) -> tuple[int, int]:
+    return node.gateway.http_port, node.gateway.https_port
 
 
 def _did_you_mean(word: str, options: Any) -> str:
@@ -552,7 +584,7 @@ def _node_values(doc: Document, node: Any) -> Iterator[Problem]:
         if not 1 <= getattr(node.gateway, key) <= 65535:
             port = getattr(node.gateway, key)
             yield doc.problem(("gateway", key), "port-class", f"gateway {key} {port} is not in 1-65535")
-    for key in ("certificate", "certificate_key", "log_dir"):
+    for key in ("certificate", "certificate_key", "log_dir", "upstream_ca"):
         if not ABS_PATH.fullmatch(getattr(node.gateway, key)):
             yield doc.problem(("gateway", key), "value-syntax", f"gateway {key} must be an absolute path")
 
