@@ -14,4 +14,5 @@ COMMANDS: dict[str, str] = {
     "check": "nodegen.commands.check",
     "diff": "nodegen.commands.diff",
     "verify": "nodegen.commands.verify",
+    "lint-migrations": "nodegen.commands.lint_migrations",
 }

@@ -1,0 +1,4 @@
+-- Migration: 001
+BEGIN;
+DROP SCHEMA messenger;
+COMMIT;

@@ -1,0 +1,5 @@
+-- Migration: 003
+BEGIN;
+  COMMIT;
+DROP INDEX agents_created;
+COMMIT;

@@ -1,0 +1,5 @@
+-- Migration: 010
+-- Description: Nothing yet
+-- Date: 2025-11-23
+-- Author: DAARION Team
+-- Rollback: See 010_rollback.sql
