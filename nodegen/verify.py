@@ -6,6 +6,7 @@ import dataclasses
 import importlib.util
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -78,14 +79,30 @@ def self_signed(folder: Path) -> tuple[Path, Path] | None:
     return (cert, key) if code == 0 else None
 
 
+def _free_loopback_ports(count: int) -> list[int]:
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def check_nginx(view: NodeView, folder: Path) -> Result:
     if shutil.which("nginx") is None:
         return Result(view.id, "nginx", "skipped", "nginx not found (apt-get install nginx)")
     pair = self_signed(folder)
     if pair is None:
         return Result(view.id, "nginx", "skipped", "openssl not found to make a test certificate")
-    # Same template and view; only the certificate paths point at the throwaway pair.
-    gateway = view.gateway.model_copy(update={"certificate": str(pair[0]), "certificate_key": str(pair[1])})
+    # nginx -t opens what the gateway would: certificates, logs, and listening sockets (an address this
+    # machine lacks, or port 80 without root, fails the test). Only those host-specific settings change.
+    http, https, internal = _free_loopback_ports(3)
+    gateway = view.gateway.model_copy(update={
+        "certificate": str(pair[0]), "certificate_key": str(pair[1]), "log_dir": str(folder),
+        "listen": "127.0.0.1", "http_port": http, "https_port": https, "internal_port": internal,
+    })
     conf_text = nginx.render(dataclasses.replace(view, gateway=gateway))[nginx.CONF]
     conf = folder / "nginx-verify.conf"
     conf.write_text(conf_text, encoding="utf-8")
