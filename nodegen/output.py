@@ -114,6 +114,9 @@ def unified_diff(folder: Path, files: Files, name: str) -> str:
         old = _read(disk[rel]) if rel in disk else None
         new = files.get(rel)
         if old == new:
+            mode = disk[rel].stat().st_mode & 0o777 if rel in disk else None
+            if new is not None and mode is not None and mode != mode_for(rel):  # check calls this stale too
+                chunks.append(f"mode change {mode:o} => {mode_for(rel):o} {name}/{rel}\n")
             continue
         chunks.extend(difflib.unified_diff(
             (old or "").splitlines(keepends=True),

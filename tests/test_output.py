@@ -148,11 +148,14 @@ def test_check_names_missing_and_extra_files(done: Path) -> None:
                              "run: nodegen render node2\n")
 
 
-def test_check_catches_a_changed_file_mode(done: Path) -> None:
+def test_check_and_diff_catch_a_changed_file_mode(done: Path) -> None:
     os.chmod(done / "output" / "node3" / ".env.example", 0o600)
     result = ng(done, "check")
     assert result.code == 1
     assert result.stderr.splitlines()[0] == "node3/.env.example: stale"
+    assert ng(done, "diff", "node3") == Run(1, "mode change 600 => 644 node3/.env.example\n", "")
+    assert ng(done, "render", "node3").code == 0
+    assert (done / "output" / "node3" / ".env.example").stat().st_mode & 0o777 == 0o644
 
 
 def test_check_without_output_lists_everything_missing(workspace: Path) -> None:
