@@ -118,12 +118,11 @@ def unified_diff(folder: Path, files: Files, name: str) -> str:
             if new is not None and mode is not None and mode != mode_for(rel):  # check calls this stale too
                 chunks.append(f"mode change {mode:o} => {mode_for(rel):o} {name}/{rel}\n")
             continue
-        chunks.extend(difflib.unified_diff(
-            (old or "").splitlines(keepends=True),
-            (new or "").splitlines(keepends=True),
-            fromfile=f"a/{name}/{rel}" if old is not None else "/dev/null",
-            tofile=f"b/{name}/{rel}" if new is not None else "/dev/null",
-        ))
+        source = f"a/{name}/{rel}" if old is not None else "/dev/null"
+        target = f"b/{name}/{rel}" if new is not None else "/dev/null"
+        hunks = list(difflib.unified_diff((old or "").splitlines(keepends=True),
+                                          (new or "").splitlines(keepends=True), fromfile=source, tofile=target))
+        chunks.extend(hunks or [f"--- {source}\n+++ {target}\n"])  # an empty file appearing or going away
         if chunks and not chunks[-1].endswith("\n"):
             chunks.append("\n\\ No newline at end of file\n")
     return "".join(chunks)

@@ -158,6 +158,12 @@ def test_check_and_diff_catch_a_changed_file_mode(done: Path) -> None:
     assert (done / "output" / "node3" / ".env.example").stat().st_mode & 0o777 == 0o644
 
 
+def test_diff_shows_an_empty_extra_file(done: Path) -> None:
+    (done / "output" / "node2" / "EMPTY").touch()
+    assert ng(done, "check", "node2").code == 1
+    assert ng(done, "diff", "node2") == Run(1, "--- a/node2/EMPTY\n+++ /dev/null\n", "")
+
+
 def test_check_without_output_lists_everything_missing(workspace: Path) -> None:
     result = ng(workspace, "check", "node2")
     assert result.code == 1
