@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import settings
 
 from nodegen.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# `pytest --hypothesis-profile=long`: the property tests' long run (they read the profile's name).
+settings.register_profile("long", deadline=None, max_examples=2000)
 
 
 def require_tool(name: str, found: bool) -> None:
