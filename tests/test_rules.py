@@ -588,8 +588,8 @@ def test_value_syntax_health_path(tmp_path: Path) -> None:
 def test_value_syntax_gateway_settings(tmp_path: Path) -> None:
     node = NODE + "gateway:\n  listen: localhost\n  resolver: 'dns;'\n  certificate: certs/x.pem\n"
     check(tmp_path,
-          f"{N}:9:11: error[value-syntax] gateway listen 'localhost' is not an IP address",
-          f"{N}:10:13: error[value-syntax] resolver 'dns;' must be IP[:PORT] addresses",
+          f"{N}:9:11: error[value-syntax] gateway listen 'localhost' is not an IPv4 address",
+          f"{N}:10:13: error[value-syntax] resolver 'dns;' must be IPv4[:PORT] addresses (port 1-65535)",
           f"{N}:11:16: error[value-syntax] gateway certificate must be an absolute path",
           node=node)
 
