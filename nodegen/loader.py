@@ -33,6 +33,7 @@ def load_manifests(ws: Workspace) -> tuple[Manifests | None, list[Problem]]:
     fleet_doc, fleet = _load_one(ws, ws.fleet_file, Fleet, problems)
     loaded: dict[str, tuple[Document, Node]] = {}
     unreadable: set[str] = set()
+    problems += _twin_manifests(ws)
     for node_id, path in ws.node_files().items():
         doc, node = _load_one(ws, path, Node, problems)
         if doc is not None and node is not None:
@@ -75,6 +76,13 @@ def _load_one(
     except ValidationError as exc:
         problems.extend(pydantic_problems(doc, exc, model))
         return doc, None
+
+
+def _twin_manifests(ws: Workspace) -> list[Problem]:
+    """node1.yaml beside node1.yml: one would silently shadow the other."""
+    twins = [p for p in sorted(ws.nodes_dir.glob("*.yml")) if p.with_suffix(".yaml").exists()]
+    return [Problem(ws.display(p), 1, 1, "file", f"{p.with_suffix('.yaml').name} and {p.name} both exist; keep one")
+            for p in twins]
 
 
 def _inside(ws: Workspace, path: Any) -> bool:

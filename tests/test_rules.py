@@ -736,6 +736,11 @@ def test_file_symlinked_manifest(tmp_path: Path) -> None:
     check(tmp_path, f"{N}:1:1: error[file] manifest is a symlink or lies outside the workspace", node=None)
 
 
+def test_file_one_node_in_two_manifests(tmp_path: Path) -> None:
+    check(tmp_path, "nodes/n1.yml:1:1: error[file] n1.yaml and n1.yml both exist; keep one",
+          more={"nodes/n1.yml": NODE})
+
+
 def test_file_manifest_is_a_folder(tmp_path: Path) -> None:
     (tmp_path / "nodes" / "n2.yaml").mkdir(parents=True)
     check(tmp_path, f"{N2}:1:1: error[file] manifest is missing or not a regular file")
