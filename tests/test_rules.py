@@ -628,6 +628,25 @@ def test_schema_typo_key_did_you_mean(tmp_path: Path) -> None:
           fleet=FLEET + "    protocl: http\n")
 
 
+@pytest.mark.parametrize(("fleet", "node", "expected"), [
+    (FLEET, sub(NODE, "services: [postgres, gateway, api]",
+                "services:\n  - postgres\n  - gateway\n  - api: {publsh: ['127.0.0.1:7001']}"),
+     f"{N}:10:11: error[schema] unknown key 'publsh' in services.2.api; did you mean 'publish'?"),
+    (FLEET, NODE + "gateway: {htp_port: 81}\n",
+     f"{N}:8:11: error[schema] unknown key 'htp_port' in gateway; did you mean 'http_port'?"),
+    (FLEET + "standard: {healthcheck: {intervall: 30s}}\n", NODE,
+     f"{F}:23:26: error[schema] unknown key 'intervall' in standard.healthcheck; did you mean 'interval'?"),
+    (FLEET + "    env: {DB_PASSWORD: {secrt: true}}\n", NODE,
+     f"{F}:23:25: error[schema] unknown key 'secrt' in services.api.env.DB_PASSWORD; did you mean 'secret'?"),
+    (FLEET + "    health: {paht: /health}\n", NODE,
+     f"{F}:23:14: error[schema] unknown key 'paht' in services.api.health; did you mean 'path'?"),
+    (sub(FLEET, "project: demo", "projct: demo"), NODE,
+     f"{F}:1:1: error[schema] unknown key 'projct' in top level; did you mean 'project'?"),
+])
+def test_schema_did_you_mean_at_every_depth(tmp_path: Path, fleet: str, node: str, expected: str) -> None:
+    check(tmp_path, expected, fleet=fleet, node=node)
+
+
 def test_schema_unknown_key_lists_allowed(tmp_path: Path) -> None:
     check(tmp_path, f"{N}:8:1: error[schema] unknown key 'zzz' in top level; allowed: address, dev_overrides, domain, "
           "gateway, name, node, role, services, uptime, uses", node=NODE + "zzz: 1\n")
