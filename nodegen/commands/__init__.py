@@ -15,4 +15,5 @@ COMMANDS: dict[str, str] = {
     "diff": "nodegen.commands.diff",
     "verify": "nodegen.commands.verify",
     "lint-migrations": "nodegen.commands.lint_migrations",
+    "audit": "nodegen.commands.audit",
 }
