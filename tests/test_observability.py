@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from nodegen.verify import compose_binary
+from nodegen.targets.alertmanager import PATH as ALERTMANAGER
+from nodegen.targets.alerts import PATH as RULES
+from nodegen.verify import check_operations, compose_binary, materialize
 from tests.conftest import ROOT, invoke, require_tool
 
 OUTPUT = ROOT / "output"
@@ -333,3 +335,32 @@ def test_every_service_rotates_its_logs_and_only_dev_debugs() -> None:
             level = svc.get("environment", {}).get("LOG_LEVEL")
             if level is not None:
                 assert level == ("${LOG_LEVEL:-DEBUG}" if node == "node2" else "${LOG_LEVEL:-INFO}"), (node, name)
+
+
+# --- nodegen verify runs the same tools ---------------------------------------------------------------------
+
+@pytest.mark.tools
+def test_verify_runs_promtool_rules_amtool_and_shellcheck(monitored: Path) -> None:
+    for name in ("promtool", "amtool", "shellcheck"):
+        tool(name)
+    result = invoke("-C", str(monitored.parent.parent), "verify", "node1", "--strict")
+    lines = result.stdout.splitlines()
+    for line in ("node1  rules      ok", "node1  amtool     ok", "node1  shellcheck ok"):
+        assert line in lines, result.stdout + result.stderr
+
+
+@pytest.mark.tools
+def test_verify_reports_what_the_tools_reject(monitored: Path, tmp_path: Path) -> None:
+    for name in ("promtool", "amtool", "shellcheck"):
+        tool(name)
+    files = {str(p.relative_to(monitored)): p.read_text(encoding="utf-8")
+             for p in monitored.rglob("*") if p.is_file()}
+    files["scripts/health-check.sh"] = files["scripts/health-check.sh"].replace(
+        'timeout "$PROBE_TIMEOUT"', "timeout $PROBE_TIMEOUT", 1)
+    files[ALERTMANAGER] = files[ALERTMANAGER].replace('receiver: "notify"', 'receiver: "nobody"', 1)
+    files[RULES] = files[RULES].replace("for: 2m", "for: 2 minutes", 1)
+    materialize(files, tmp_path)
+    verdicts = {r.tool: r for r in check_operations("node1", tmp_path, files)}
+    assert {t: r.status for t, r in verdicts.items()} == {"rules": "failed", "amtool": "failed", "shellcheck": "failed"}
+    assert "SC2086" in verdicts["shellcheck"].detail
+    assert "nobody" in verdicts["amtool"].detail

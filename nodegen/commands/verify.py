@@ -15,7 +15,7 @@ from nodegen.verify import verify_node
 @click.option("--strict", is_flag=True, help="a tool that is not installed is a failure")
 @pass_ctx
 def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, strict: bool) -> None:
-    """Run Docker Compose config -q, nginx -t and promtool on the rendered files."""
+    """Run Docker Compose config -q, nginx -t, promtool, amtool and shellcheck on the rendered files."""
     fleet = c.fleet()
     bad = 0
     for node_id in fleet.select(nodes, all_nodes, default_all=True):
