@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require_tool
+from tests.conftest import ROOT, invoke, require_tool
 
 OUTPUT = ROOT / "output"
 NODES = ("node1", "node2", "node3")
@@ -386,3 +387,19 @@ def test_rollback_restores_the_pre_deploy_backup(node: Callable[[str], Node], tm
     stop = next(c for c in n.log() if c.startswith("compose") and " stop " in c)
     assert "postgres" not in stop.split(" stop ", 1)[1].split()
     assert "agents-service" in stop
+
+
+def test_a_node_without_postgres_gets_no_backup(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "fleets" / "monitoring", ws)
+    assert invoke("-C", str(ws), "render", "--all").code == 0
+    scripts = ws / "output" / "watch" / "scripts"
+    assert sorted(p.name for p in scripts.iterdir()) == ["deploy.sh", "health-check.sh", "rollback.sh"]
+    deploy = subprocess.run(["bash", str(scripts / "deploy.sh"), "--help"], capture_output=True, text=True)
+    steps = [line.split(".", 1)[1].split()[0] for line in deploy.stdout.splitlines() if re.match(r"  \d\. ", line)]
+    assert steps == ["code", "env", "build", "start", "health", "smoke", "monitor"]
+    rollback = (scripts / "rollback.sh").read_text(encoding="utf-8")
+    assert "--restore-db" not in rollback and "PG_CONTAINER" not in rollback
+    if shutil.which("shellcheck"):
+        proc = subprocess.run(["shellcheck", *map(str, scripts.glob("*.sh"))], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout

@@ -116,7 +116,7 @@ wait_healthy() {
 }
 
 main() {
-    local target="" yes=0 restore=0 undo=0
+    local target="" yes=0
     while [[ $# -gt 0 ]]; do
         case "$1" in
             -h|--help) usage; return 0 ;;
@@ -132,10 +132,6 @@ main() {
         esac
         shift
     done
-    if [[ $restore -eq 1 && $undo -eq 1 ]]; then
-        echo "rollback.sh: --restore-db already undoes the migrations; give one of them" >&2
-        return 2
-    fi
     target=${target:-$(state_value PREVIOUS_REVISION)}
     if [[ -z $target ]]; then
         echo "rollback.sh: no previous revision recorded in $STATE; give --to REVISION" >&2
