@@ -3,11 +3,12 @@ that the real Docker Compose, nginx and promtool accept. Never a traceback.
 
 Fleets are random service sets, ports, routes, channels, dependency graphs, env vars, gateway
 settings and node layouts, with hostile strings (quotes, `;{}$`, newlines, Unicode look-alikes) in
-names and values. `pytest --hypothesis-profile=long` runs many more examples.
+names and values. `pytest --hypothesis-profile=long` (or NODEGEN_LONG=1) runs many more examples.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -25,7 +26,7 @@ from nodegen.verify import compose_binary, verify_node
 from nodegen.workspace import Workspace
 from tests.conftest import Run, invoke, require_tool
 
-LONG = settings.get_current_profile_name() == "long"
+LONG = settings.get_current_profile_name() == "long" or os.environ.get("NODEGEN_LONG", "") not in ("", "0")
 LOCATED = re.compile(r"^(?P<path>nodes/[^:]+\.ya?ml):(?P<line>[1-9][0-9]*):(?P<col>[1-9][0-9]*): "
                      r"(?P<level>error|warning)\[(?P<rule>[a-z-]+)\] .+$")
 SUMMARY = re.compile(r"^[0-9]+ error\(s\); nothing written$")
