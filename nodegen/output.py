@@ -106,10 +106,10 @@ def compare(folder: Path, files: Files, name: str, *, recurse: bool = True) -> C
     return result
 
 
-def unified_diff(folder: Path, files: Files, name: str) -> str:
+def unified_diff(folder: Path, files: Files, name: str, *, recurse: bool = True) -> str:
     """What writing files into folder would change, as a unified diff."""
     chunks: list[str] = []
-    disk = _disk_files(folder)
+    disk = _disk_files(folder, recurse=recurse)
     for rel in sorted(set(files) | {r for r in disk if not _unmanaged(r)}):
         old = _read(disk[rel]) if rel in disk else None
         new = files.get(rel)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from nodegen.errors import ProblemsFound, UsageError
 from nodegen.loader import Manifests, load_manifests
 from nodegen.problems import Problem, has_errors
-from nodegen.render import Files, render_node
-from nodegen.resolve import NodeView, resolve_node
+from nodegen.render import Files, render_fleet, render_node
+from nodegen.resolve import NodeView, resolve_fleet, resolve_node
 from nodegen.validate import validate
 from nodegen.workspace import Workspace
 
@@ -43,6 +43,10 @@ class Fleet:
 
     def render(self, node_id: str) -> Files:
         return render_node(self.view(node_id))
+
+    def render_root(self) -> Files:
+        """The fleet-wide files directly in output/ (FLEET.md), with their checksum file."""
+        return render_fleet(resolve_fleet(self.manifests))
 
 
 def load_fleet(ws: Workspace) -> Fleet:

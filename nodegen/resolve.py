@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from nodegen.loader import Manifests
 from nodegen.model import EnvVar, GatewaySettings, Service, ServiceOverride, Standard
-from nodegen.topology import edges_to, host_port, private_consumers, prometheus_nodes, related_nodes
+from nodegen.topology import Edge, edges, edges_to, host_port, private_consumers, prometheus_nodes, related_nodes
 from nodegen.validate import node_service_entries, parse_bind, short_name, use_of
 
 ROLE_LOG_LEVEL = {"dev": "DEBUG"}
@@ -65,6 +65,7 @@ class Svc:
     title: str = ""
     note: str = ""
     private_for: tuple[str, ...] = ()  # nodes that use it `via: private`: bound on the node's private address
+    remote_needs: tuple[str, ...] = ()  # needs served by another node (or through a fallback route)
 
     @property
     def http(self) -> bool:
@@ -342,6 +343,7 @@ def _service(
         title=svc.title or name,
         note=svc.note if svc.note is not None else svc.description,
         private_for=private_consumers(m, node_id, name),
+        remote_needs=tuple(sorted(n for n in svc.needs if any(r.service == n for r in remotes))),
     )
 
 
@@ -385,3 +387,29 @@ def _env_entry(var: str, raw: str | int | bool | EnvVar) -> Env:
     if isinstance(raw, bool):
         return Env(var, "true" if raw else "false", False, "")
     return Env(var, str(raw), False, "")
+
+
+@dataclass(frozen=True)
+class FleetView:
+    """Everything the fleet-wide files need: every node's view and the edges between nodes."""
+
+    project: str
+    domain: str
+    nodes: tuple[NodeView, ...]
+    edges: tuple[Edge, ...]
+    sources: tuple[str, ...]
+    regenerate: str = "nodegen render --all"
+
+    def node(self, node_id: str) -> NodeView:
+        return next(n for n in self.nodes if n.id == node_id)
+
+
+def resolve_fleet(m: Manifests) -> FleetView:
+    """The whole fleet as the fleet-wide templates see it; assumes the manifests validated cleanly."""
+    return FleetView(
+        project=m.fleet.project,
+        domain=m.fleet.domain,
+        nodes=tuple(resolve_node(m, n) for n in sorted(m.nodes)),
+        edges=tuple(edges(m)),
+        sources=(m.fleet_doc.path, *(m.node_docs[n].path for n in sorted(m.nodes))),
+    )

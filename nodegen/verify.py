@@ -14,7 +14,7 @@ from pathlib import Path
 
 from nodegen.render import Files, render_node
 from nodegen.resolve import NodeView
-from nodegen.targets import alertmanager, alerts, compose, nginx, prometheus
+from nodegen.targets import alertmanager, alerts, compose, devcompose, nginx, prometheus
 
 TIMEOUT = 120
 
@@ -102,6 +102,7 @@ def check_nginx(view: NodeView, folder: Path) -> Result:
     gateway = view.gateway.model_copy(update={
         "certificate": str(pair[0]), "certificate_key": str(pair[1]), "log_dir": str(folder),
         "listen": "127.0.0.1", "http_port": http, "https_port": https, "internal_port": internal,
+        "upstream_ca": str(pair[0]),
     })
     conf_text = nginx.render(dataclasses.replace(view, gateway=gateway))[nginx.CONF]
     conf = folder / "nginx-verify.conf"
@@ -147,9 +148,9 @@ def verify_node(view: NodeView, files: Files | None = None) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix=f"nodegen-verify-{view.id}-") as tmp:
         folder = Path(tmp)
         materialize(files, folder)
-        return [
-            check_compose(view.id, folder),
-            check_nginx(view, folder),
-            check_prometheus(view.id, folder, files),
-            *check_operations(view.id, folder, files),
-        ]
+        results = [check_compose(view.id, folder)]
+        if devcompose.PATH in files:  # the dev override is only valid together with the main file
+            dev = check_compose(view.id, folder, (devcompose.PATH,))
+            results.append(dataclasses.replace(dev, tool="devcompose"))
+        return [*results, check_nginx(view, folder), check_prometheus(view.id, folder, files),
+                *check_operations(view.id, folder, files)]

@@ -46,7 +46,8 @@ def test_byte_identical_across_hash_seeds(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         outputs.append(tree(ws / "output"))
     assert outputs[0] and outputs[0] == outputs[1] == outputs[2]
-    assert {rel: data.decode("utf-8") for rel, data in outputs[0].items()} == render_all(ROOT)
+    fleet_wide = load_fleet(Workspace(ROOT)).render_root()  # render --all also writes output/FLEET.md
+    assert {rel: data.decode("utf-8") for rel, data in outputs[0].items()} == {**render_all(ROOT), **fleet_wide}
 
 
 # --- across manifest order ------------------------------------------------------------------------

@@ -14,6 +14,8 @@ COMMANDS: dict[str, str] = {
     "check": "nodegen.commands.check",
     "diff": "nodegen.commands.diff",
     "verify": "nodegen.commands.verify",
+    "ports": "nodegen.commands.ports",
+    "graph": "nodegen.commands.graph",
     "lint-migrations": "nodegen.commands.lint_migrations",
     "audit": "nodegen.commands.audit",
 }

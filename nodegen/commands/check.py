@@ -33,6 +33,7 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
         lines += drift_lines(compare(out / node_id, fleet.render(node_id), node_id))
     if not nodes:
         lines += [f"{o}/: extra (no manifest)" for o in orphans(fleet)]
+        lines += drift_lines(compare(out, fleet.render_root(), "output", recurse=False))
     if lines:
         raise Drift("\n".join(lines) + "\nrun: nodegen render " + (" ".join(nodes) if nodes else "--all"))
     if not nodes and key:

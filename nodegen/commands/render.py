@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from nodegen.commands.common import Ctx, all_opt, nodes_arg, orphans, pass_ctx
-from nodegen.output import OutputError, Staged, clean_staging, commit_staged, remove_folder, stage_folder
+from nodegen.output import (
+    OutputError,
+    Staged,
+    clean_staging,
+    commit_staged,
+    remove_folder,
+    stage_folder,
+    write_root_files,
+)
 
 
 @click.command("render")
@@ -33,6 +41,12 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, force: bool) -> Non
         changed = len(before.stale) + len(before.missing) + len(before.extra)
         click.echo(f"{item.folder.name}: " + (f"{changed} file(s) written or removed" if changed else "up to date"))
     if all_nodes:
+        try:
+            root = write_root_files(out, fleet.render_root(), force=force)
+            changed = len(root.stale) + len(root.missing) + len(root.extra)
+            click.echo("output: " + (f"{changed} fleet-wide file(s) written or removed" if changed else "up to date"))
+        except OutputError as exc:
+            failures.append(f"output: {exc}")
         for orphan in orphans(fleet):
             try:
                 remove_folder(out / orphan, force=force)

@@ -1,11 +1,24 @@
-"""The registry of output targets: each renders one part of a node's files from its view."""
+"""The registries of output targets: each renders one part of a node's files from its view (TARGETS),
+or one fleet-wide file directly in output/ from the whole fleet (FLEET_TARGETS)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from nodegen.resolve import NodeView
-from nodegen.targets import alertmanager, alerts, compose, envfile, grafana, nginx, prometheus, scripts
+from nodegen.resolve import FleetView, NodeView
+from nodegen.targets import (
+    alertmanager,
+    alerts,
+    compose,
+    devcompose,
+    docs,
+    envfile,
+    fleetdocs,
+    grafana,
+    nginx,
+    prometheus,
+    scripts,
+)
 
 TARGETS: dict[str, Callable[[NodeView], dict[str, str]]] = {
     "compose": compose.render,
@@ -16,4 +29,10 @@ TARGETS: dict[str, Callable[[NodeView], dict[str, str]]] = {
     "alertmanager": alertmanager.render,
     "grafana": grafana.render,
     "scripts": scripts.render,
+    "devcompose": devcompose.render,
+    "docs": docs.render,
+}
+
+FLEET_TARGETS: dict[str, Callable[[FleetView], dict[str, str]]] = {
+    "fleet-docs": fleetdocs.render,
 }

@@ -1,0 +1,23 @@
+"""`nodegen graph`: the Mermaid source of the fleet's diagram, or of one node's."""
+
+from __future__ import annotations
+
+import click
+
+from nodegen.commands.common import Ctx, pass_ctx
+
+
+@click.command("graph")
+@click.argument("node", required=False, metavar="[NODE]")
+@pass_ctx
+def command(c: Ctx, node: str | None) -> None:
+    """Print Mermaid flowchart source: the whole fleet, or one node (as in FLEET.md and INFRASTRUCTURE.md)."""
+    from nodegen.diagram import fleet_diagram, node_diagram
+    from nodegen.resolve import resolve_fleet
+
+    fleet = c.fleet()
+    if node is None:
+        click.echo(fleet_diagram(resolve_fleet(fleet.manifests)), nl=False)
+        return
+    (chosen,) = fleet.select((node,), False)
+    click.echo(node_diagram(fleet.view(chosen)), nl=False)

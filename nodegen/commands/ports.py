@@ -1,0 +1,66 @@
+"""`nodegen ports`: every port of the fleet and of each node in the standard's tables, or the next free one."""
+
+from __future__ import annotations
+
+import click
+
+from nodegen.commands.common import Ctx, pass_ctx
+from nodegen.errors import NodegenError, ProblemsFound
+from nodegen.loader import Manifests, load_manifests
+from nodegen.pipeline import Fleet
+from nodegen.ports import NEXT_CLASSES, PortRow, conflicts, fleet_rows, fleet_tables, next_free, node_rows, node_tables
+from nodegen.problems import Problem, format_problems
+from nodegen.resolve import resolve_node
+from nodegen.validate import validate
+
+# A fleet whose only problems are these still gets its ledger: it is how a clash is found and fixed.
+PORT_RULES = ("port-class", "port-conflict")
+
+
+def _load(c: Ctx) -> tuple[Fleet, list[Problem]]:
+    ws = c.find()
+    manifests, problems = load_manifests(ws)
+    if manifests is not None and not any(p.is_error for p in problems):
+        problems += validate(manifests)
+    if manifests is None or any(p.is_error and p.rule not in PORT_RULES for p in problems):
+        raise ProblemsFound(problems)
+    warnings = [p for p in problems if not p.is_error]
+    if warnings:
+        click.echo(format_problems(warnings, c.format), err=True)
+    return Fleet(ws, manifests, problems), [p for p in problems if p.is_error]
+
+
+def _ledger(m: Manifests, chosen: list[str], whole_fleet: bool) -> str:
+    rows: dict[str, list[PortRow]] = {n: node_rows(resolve_node(m, n)) for n in sorted(m.nodes)}
+    parts = ["# Port ledger\n"]
+    if whole_fleet:
+        parts.append("## Fleet\n\n" + fleet_tables(fleet_rows(r for n in rows.values() for r in n)))
+    for node_id in chosen:
+        node = m.nodes[node_id]
+        parts.append(f"## {node_id}: {node.name} ({node.role}, {node.uptime})\n\n" + node_tables(rows[node_id]))
+    return "\n".join(parts)
+
+
+@click.command("ports")
+@click.argument("nodes", nargs=-1, metavar="[NODE]...")
+@click.option("--next", "next_class", type=click.Choice(NEXT_CLASSES),
+              help="print the next free port of this class across the fleet, and nothing else")
+@pass_ctx
+def command(c: Ctx, nodes: tuple[str, ...], next_class: str | None) -> None:
+    """Print the port ledger (fleet, then each node) in the standard's tables; conflicts name both places."""
+    fleet, errors = _load(c)
+    m = fleet.manifests
+    if next_class is not None:
+        port = next_free(m, next_class)
+        if port is None:
+            raise NodegenError(f"no free {next_class} port left in its range")
+        click.echo(str(port))
+        return
+    click.echo(_ledger(m, fleet.select(nodes, False, default_all=True), not nodes), nl=False)
+    found = conflicts(m)
+    if found:
+        click.echo("\n## Conflicts\n\n" + "".join(f"- {conflict}\n" for conflict in found), nl=False)
+    if found or errors:
+        if errors:
+            click.echo(format_problems(errors, c.format), err=True)
+        raise NodegenError(f"{len(found)} port conflict(s), {len(errors)} port problem(s)")

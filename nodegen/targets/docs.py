@@ -1,0 +1,19 @@
+"""docs/INFRASTRUCTURE.md: one node described for reviewers (services, ports, routes, cross-node use, diagram)."""
+
+from __future__ import annotations
+
+from nodegen.diagram import node_diagram
+from nodegen.ports import node_rows, node_tables
+from nodegen.render import template
+from nodegen.resolve import NodeView
+
+PATH = "docs/INFRASTRUCTURE.md"
+
+
+def render(view: NodeView) -> dict[str, str]:
+    https_port = "" if view.gateway.https_port == 443 else f":{view.gateway.https_port}"
+    text = template(
+        "INFRASTRUCTURE.md.j2", v=view, https_port=https_port,
+        ports=node_tables(node_rows(view)), diagram=node_diagram(view),
+    )
+    return {PATH: text}

@@ -1,0 +1,15 @@
+"""output/FLEET.md: every node, the cross-node edges, the fleet's port ledger and a Mermaid diagram."""
+
+from __future__ import annotations
+
+from nodegen.diagram import fleet_diagram
+from nodegen.ports import fleet_rows, fleet_tables, node_rows
+from nodegen.render import template
+from nodegen.resolve import FleetView
+
+PATH = "FLEET.md"
+
+
+def render(fleet: FleetView) -> dict[str, str]:
+    rows = fleet_rows(r for view in fleet.nodes for r in node_rows(view))
+    return {PATH: template("FLEET.md.j2", f=fleet, ports=fleet_tables(rows), diagram=fleet_diagram(fleet))}
