@@ -105,12 +105,23 @@ def compose_services(n: NodeFiles) -> Item:
     problems += audit_compose(loaded) if loaded is not None else []
     for p in problems:
         item.fail(f"{p.path}:{p.line}:{p.col}: {p.rule}: {p.message}")
+    for rel in _unmounted(data["services"], n.rendered):
+        item.fail(f"{rel}: generated, but no service mounts it")
     if n.text(compose.PATH) != n.rendered.get(compose.PATH):
         item.fail(f"{compose.PATH}: differs from what the manifests render (nodegen render {n.view.id})")
     if item.ok:
         manifest = n.fleet.manifests.node_docs[n.view.id].path
         item.evidence.append(f"{len(have)} services, as {manifest} lists them; no compose-level violation")
     return item
+
+
+def _unmounted(services: dict[str, Any], rendered: Files) -> list[str]:
+    """Generated configs under infra/ that no bind mount of the compose file brings into a container."""
+    sources = {str(v).split(":", 1)[0].removeprefix("./").rstrip("/")
+               for svc in services.values() if isinstance(svc, dict)
+               for v in svc.get("volumes") or [] if str(v).startswith("./")}
+    return sorted(rel for rel in rendered if rel.startswith("infra/")
+                  and not any(rel == src or rel.startswith(src + "/") for src in sources))
 
 
 def health(n: NodeFiles) -> Item:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,14 @@ def test_not_a_compose_file(tmp_path: Path) -> None:
 ])
 def test_gitignore_match(lines: list[str], path: str, line: int | None) -> None:
     assert gitignore_match(lines, path) == line
+
+
+def test_generated_configs_must_be_mounted(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "fleets" / "monitoring", ws)
+    (ws / ".gitignore").write_text(".env\n", encoding="utf-8")
+    assert invoke("-C", str(ws), "render", "--all").code == 0
+    out = invoke("-C", str(ws), "audit", "watch").stdout
+    # The fixture's grafana mounts nothing: the provisioning nodegen writes would never reach it.
+    assert "    infra/grafana/provisioning/datasources/prometheus.yml: generated, but no service mounts it\n" in out
+    assert "infra/prometheus/alerts.yml: generated" not in out

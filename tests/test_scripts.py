@@ -346,7 +346,7 @@ def test_deploy_runs_every_step(node: Callable[[str], Node], tmp_path: Path) -> 
 
 def test_deploy_stops_at_the_first_failure(node: Callable[[str], Node], tmp_path: Path) -> None:
     n = node("node1")
-    deployable(n, tmp_path)
+    running, _ = deployable(n, tmp_path)
     proc = n.run("deploy.sh", STUB_CURL_FAIL="/api/city/")
     assert proc.returncode != 0
     assert "FAIL 502 /api/city/health (expected 200)" in proc.stderr
@@ -354,6 +354,13 @@ def test_deploy_stops_at_the_first_failure(node: Callable[[str], Node], tmp_path
     assert "to roll back: scripts/rollback.sh" in proc.stderr
     assert "step 9/9" not in proc.stderr
     assert state(n)["STATUS"] == "failed at 8/9 (smoke tests)"
+    # Deploying again after the fix: rollback still means the revision and images from before the first try.
+    (n.stubs / "docker.log").unlink()
+    again = n.run("deploy.sh")
+    assert again.returncode == 0, again.stderr
+    assert "the last deploy did not finish: rollback still returns to" in again.stderr
+    assert state(n)["PREVIOUS_REVISION"] == running
+    assert not [c for c in n.log() if c.startswith("image tag")]
 
 
 def test_rollback_returns_to_the_previous_revision(node: Callable[[str], Node], tmp_path: Path) -> None:
@@ -400,6 +407,6 @@ def test_a_node_without_postgres_gets_no_backup(tmp_path: Path) -> None:
     assert steps == ["code", "env", "build", "start", "health", "smoke", "monitor"]
     rollback = (scripts / "rollback.sh").read_text(encoding="utf-8")
     assert "--restore-db" not in rollback and "PG_CONTAINER" not in rollback
-    if shutil.which("shellcheck"):
-        proc = subprocess.run(["shellcheck", *map(str, scripts.glob("*.sh"))], capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stdout
+    require_tool("shellcheck", shutil.which("shellcheck") is not None)
+    proc = subprocess.run(["shellcheck", *map(str, scripts.glob("*.sh"))], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout

@@ -53,6 +53,7 @@ PG_DB='daarion_memory'
 CRON_FILE=/etc/cron.d/'daarion-backup-db'
 STEP="(start)"
 CHANGED=0
+RESUMING=0
 
 log() {
     printf '%s deploy[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
@@ -100,9 +101,11 @@ write_state() {
 sync_code() {
     local previous
     previous=$(git -C "$ROOT" rev-parse HEAD)
-    # A deploy that did not finish keeps the revision before it as the one to roll back to.
+    # A deploy that did not finish keeps the revision (and images) before it as what to roll back to.
     if [[ -f $STATE && $(state_value STATUS) != deployed && -n $(state_value PREVIOUS_REVISION) ]]; then
         previous=$(state_value PREVIOUS_REVISION)
+        RESUMING=1
+        log "  the last deploy did not finish: rollback still returns to ${previous:0:12}"
     fi
     rm -f -- "$STATE"
     write_state PREVIOUS_REVISION "$previous"
@@ -207,6 +210,9 @@ migrate() {
 build() {
     local image
     for image in "${IMAGES[@]}"; do
+        if [[ $RESUMING -eq 1 ]] && "${DOCKER[@]}" image inspect "$image:rollback" >/dev/null 2>&1; then
+            continue  # keep the image that ran before the unfinished deploy
+        fi
         if "${DOCKER[@]}" image inspect "$image:latest" >/dev/null 2>&1; then
             "${DOCKER[@]}" image tag "$image:latest" "$image:rollback"
         fi
