@@ -244,6 +244,26 @@ def test_file_secret_must_be_secret(workspace: Path) -> None:
     assert f"error[secret-literal] alertmanager: {var} must be {{secret: true, file: true}}" in result.stderr
 
 
+GOLDEN = ROOT / "tests" / "golden" / "alerting"
+
+
+def test_alerting_fixture_fleet() -> None:
+    """tests/fixtures/fleets/alerting switches Alertmanager on; its golden files are what it renders."""
+    ops = load(GOLDEN / "ops" / "docker-compose.all.yml")
+    assert sorted(ops["services"]) == ["alertmanager", "api", "gateway-nginx", "grafana", "prometheus"]
+    assert sorted(ops["secrets"]) == ["alertmanager_notify_webhook_url", "alertmanager_page_webhook_url"]
+    alerting = load(GOLDEN / "ops" / "infra" / "prometheus" / "prometheus.yml")["alerting"]
+    assert alerting["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    assert "alertmanager" not in load(GOLDEN / "lab" / "docker-compose.all.yml")["services"]
+    assert not (GOLDEN / "lab" / "infra" / "alertmanager").exists()
+
+
+@pytest.mark.tools
+def test_amtool_accepts_the_fixture_fleets_config() -> None:
+    proc = run(tool("amtool"), "check-config", str(GOLDEN / "ops" / "infra" / "alertmanager" / "alertmanager.yml"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 # --- Grafana -----------------------------------------------------------------------------------------------
 
 GRAFANA = NODE1 / "infra" / "grafana"
