@@ -283,9 +283,18 @@ def test_grafana_datasource_and_provider() -> None:
     assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GF_SECURITY_ADMIN_PASSWORD:?")
 
 
-def dashboard() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((GRAFANA / "dashboards" / "node1.json").read_text(encoding="utf-8"))
+def dashboard(node: str = "node1") -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((GRAFANA / "dashboards" / f"{node}.json").read_text(encoding="utf-8"))
     return data
+
+
+def test_a_dashboard_per_node_the_prometheus_scrapes() -> None:
+    assert sorted(p.name for p in (GRAFANA / "dashboards").iterdir()) == ["node1.json", "node2.json", "node3.json"]
+    node2 = dashboard("node2")
+    assert node2["uid"] == "daarion-node2" and node2["title"] == "НОДА2 (node2): services"
+    assert node2["templating"]["list"][0]["current"]["value"] == ["node2"]
+    assert node2["description"].startswith("НОДА2 runs on demand: gaps are expected while it is off.")
+    assert node2["panels"] == dashboard("node1")["panels"]
 
 
 def test_dashboard_shows_the_four_required_metrics() -> None:
