@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 
 from tests.e2e.conftest import Gateway, Stubs
 from tests.e2e.fleet import DOMAIN, NODE, Layout
-from tests.e2e.harness import LOOPBACK, Reply, keepalive, request, tls_context, wait_until
+from tests.e2e.harness import LOOPBACK, Reply, keepalive, raw_request, request, tls_context, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -80,7 +80,8 @@ def test_route_root_and_bare_route(layout: Layout, gateway: Gateway) -> None:
 
 
 def test_client_request_id_is_passed_on_and_logged_as_json(layout: Layout, gateway: Gateway) -> None:
-    reply = get(layout, "/api/agents/trace", headers={"X-Request-ID": "trace-e2e-0001"})
+    hostile_agent = 'probe "quoted" \\ back\\slash {"json": 1}'
+    reply = get(layout, "/api/agents/trace", headers={"X-Request-ID": "trace-e2e-0001", "User-Agent": hostile_agent})
     assert reply.status == 200
     assert reply.json()["headers"]["x-request-id"] == "trace-e2e-0001"
     assert reply.headers["x-request-id"] == "trace-e2e-0001"
@@ -95,6 +96,7 @@ def test_client_request_id_is_passed_on_and_logged_as_json(layout: Layout, gatew
     assert entry["node"] == NODE and entry["service"] == "gateway-nginx"
     assert entry["status"] == 200 and entry["level"] == "INFO" and entry["path"] == "/trace"
     assert entry["upstream"] == f"{LOOPBACK}:{layout.stub('agents-service').port}"
+    assert entry["user_agent"] == hostile_agent  # escaped into valid JSON, not breaking the line
 
 
 @pytest.mark.parametrize(("service", "route", "channel"), CHANNELS)
@@ -178,6 +180,20 @@ def test_unknown_paths_get_a_json_404_with_headers(layout: Layout, gateway: Gate
         assert reply.status == 404, path
         assert reply.json()["error"] == "not found"
         assert_security_headers(reply)
+
+
+@pytest.mark.parametrize(("status", "data"), [
+    (400, b"GET /api/city/x%00 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"),
+    (400, b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 20000 + b"\r\nConnection: close\r\n\r\n"),
+    (405, b"TRACE /api/city/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"),
+    (413, b"POST /api/city/x HTTP/1.1\r\nHost: h\r\nContent-Length: 30000000\r\nConnection: close\r\n\r\n"),
+    (414, b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"),
+], ids=["nul-in-path", "huge-header", "trace", "body-too-large", "uri-too-long"])
+def test_errors_nginx_answers_itself_carry_the_security_headers(layout: Layout, gateway: Gateway,
+                                                                status: int, data: bytes) -> None:
+    reply = raw_request(layout.https_port, data)
+    assert reply.status == status
+    assert_security_headers(reply)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ to 127.0.0.1, where the stubs listen.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import urllib.request
 from collections.abc import Iterator
@@ -61,8 +62,10 @@ def prometheus(layout: Layout, stubs: Stubs) -> Iterator[Prometheus]:
     data = layout.root / "prometheus-data"
     data.mkdir(exist_ok=True)
     config = layout.out / "infra" / "prometheus" / "prometheus.yml"
+    # As root a private mount namespace suffices; otherwise a user namespace grants the bind mount.
+    unshare = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-r", "-m"]
     proc = Proc("prometheus", [
-        "unshare", "-m", "--propagation", "private", "sh", "-c", MOUNT_HOSTS, "sh", str(hosts),
+        *unshare, "--propagation", "private", "sh", "-c", MOUNT_HOSTS, "sh", str(hosts),
         "prometheus", f"--config.file={config}", f"--storage.tsdb.path={data}",
         f"--web.listen-address={LOOPBACK}:{port}", "--log.level=warn",
     ], layout.root / "prometheus.log")
