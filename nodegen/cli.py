@@ -23,6 +23,8 @@ Examples:
   nodegen check                    exit 1 if output/ is stale (CI, pre-commit)
   nodegen diff node1               what render would change
   nodegen verify --all --strict    run docker compose, nginx -t, promtool, amtool, shellcheck
+  nodegen audit node1              the standard's compliance checklist for node1
+  nodegen lint-migrations DIR      check SQL migrations against the standard
 \b
 Exit codes: 0 ok, 1 problems or drift, 2 usage.
 """
