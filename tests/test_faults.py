@@ -24,10 +24,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
+import nodegen
 from nodegen.output import STAGING_PREFIX
 from tests.conftest import ROOT
 
@@ -42,6 +44,18 @@ def nodegen_cmd(ws: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "nodegen", "-C", str(ws), *args]
 
 
+@pytest.fixture(scope="module")
+def frozen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """An environment whose `python -m nodegen` is a copy of the code taken now, templates included:
+    edits to the tree while the trials run cannot make snapshots and killed renders disagree."""
+    root = tmp_path_factory.mktemp("frozen")
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(Path(nodegen.__file__).parent, root / "nodegen", ignore=skip)
+    if not (root / "nodegen" / "templates").is_dir():  # an editable install maps templates/ from elsewhere
+        shutil.copytree(Path(str(resources.files("nodegen.templates"))), root / "nodegen" / "templates", ignore=skip)
+    return {**os.environ, "PYTHONPATH": str(root)}
+
+
 def tree(folder: Path) -> Tree:
     """Every entry below folder: relative path -> (bytes, permission bits); symlinks and folders included."""
     out: Tree = {}
@@ -54,8 +68,9 @@ def tree(folder: Path) -> Tree:
     return out
 
 
-def render_ok(ws: Path) -> None:
-    proc = subprocess.run(nodegen_cmd(ws, "render", "--all"), capture_output=True, text=True, timeout=120, check=False)
+def render_ok(ws: Path, env: dict[str, str] | None = None) -> None:
+    proc = subprocess.run(nodegen_cmd(ws, "render", "--all"), capture_output=True, text=True, timeout=120,
+                          check=False, env=env)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -114,7 +129,7 @@ def leftovers(out: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def versions(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], Snapshots]:
+def versions(tmp_path_factory: pytest.TempPathFactory, frozen: dict[str, str]) -> tuple[dict[str, Path], Snapshots]:
     """Manifests of versions a and b, and what a complete render of each writes."""
     sources: dict[str, Path] = {}
     snaps = Snapshots({}, {})
@@ -123,7 +138,7 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path],
         shutil.copytree(ROOT / "nodes", ws / "nodes")
         if version == "b":
             version_b(ws / "nodes")
-        render_ok(ws)
+        render_ok(ws, frozen)
         out = ws / "output"
         snaps.nodes[version] = {p.name: tree(p) for p in out.iterdir() if p.is_dir()}
         snaps.root[version] = {p.name: (p.read_bytes(), p.stat().st_mode & 0o777) for p in out.iterdir() if p.is_file()}
@@ -136,8 +151,9 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path],
 class Killer:
     """Starts a render and SIGKILLs it at a random moment; most moments fall inside the write phase."""
 
-    def __init__(self, ws: Path, rng: random.Random, full_run: float) -> None:
+    def __init__(self, ws: Path, rng: random.Random, full_run: float, env: dict[str, str]) -> None:
         self.ws = ws
+        self.env = env
         self.rng = rng
         self.full_run = full_run
 
@@ -173,7 +189,7 @@ class Killer:
 
     def run(self) -> bool:
         """One killed render; True if the kill landed before the process finished by itself."""
-        proc = subprocess.Popen(nodegen_cmd(self.ws, "render", "--all"),
+        proc = subprocess.Popen(nodegen_cmd(self.ws, "render", "--all"), env=self.env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             moment = self.rng.random()
@@ -197,16 +213,16 @@ def swap_manifests(ws: Path, source: Path) -> None:
 
 
 def test_sigkill_leaves_old_or_new_and_the_next_run_recovers(
-    tmp_path: Path, versions: tuple[dict[str, Path], Snapshots]
+    tmp_path: Path, versions: tuple[dict[str, Path], Snapshots], frozen: dict[str, str]
 ) -> None:
     sources, snaps = versions
     ws = tmp_path / "ws"
     shutil.copytree(sources["a"], ws / "nodes")
     started = time.monotonic()
-    render_ok(ws)
+    render_ok(ws, frozen)
     full_run = time.monotonic() - started  # only sizes the random delays; nothing asserts on it
     rng = random.Random(SEED)
-    killer = Killer(ws, rng, full_run)
+    killer = Killer(ws, rng, full_run, frozen)
     current, killed, interrupted_writes = "a", 0, 0
     for trial in range(KILL_TRIALS):
         new = "b" if current == "a" else "a"
@@ -217,7 +233,7 @@ def test_sigkill_leaves_old_or_new_and_the_next_run_recovers(
             assert not wrong, f"trial {trial} (NODEGEN_FAULT_SEED={SEED}):\n" + "\n".join(wrong)
             states = {n: "new" if tree(ws / "output" / n) == snaps.nodes[new][n] else "old" for n in snaps.nodes[new]}
             interrupted_writes += bool(leftovers(ws / "output")) or len(set(states.values())) > 1
-        render_ok(ws)
+        render_ok(ws, frozen)
         assert not leftovers(ws / "output"), f"trial {trial}: the next run left {leftovers(ws / 'output')}"
         assert snaps.check(ws / "output", new, new) == []
         current = new
