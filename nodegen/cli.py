@@ -25,6 +25,8 @@ Examples:
   nodegen verify --all --strict    run docker compose, nginx -t, promtool, amtool, shellcheck
   nodegen audit node1              the standard's compliance checklist for node1
   nodegen lint-migrations DIR      check SQL migrations against the standard
+  nodegen ports --next mvp         the next free port of a class across the fleet
+  nodegen graph node1              Mermaid source of node1's diagram
 \b
 Exit codes: 0 ok, 1 problems or drift, 2 usage.
 """
