@@ -138,6 +138,21 @@ def test_a_fallback_goes_through_a_gateway_local_route(workspace: Path) -> None:
                                "            proxy_pass http://$relay_stt_service_fallback;\n")
 
 
+def test_a_private_fallback_node_binds_its_private_address_and_needs_no_tls(workspace: Path) -> None:
+    edit(workspace / "nodes" / "node1.yaml", "  ocr-service: node2\n",
+         "  ocr-service: {node: node2, fallback: node3, via: private}\n")
+    edit(workspace / "nodes" / "node3.yaml", "  - dao-governance\n", "  - dao-governance\n  - ocr-service\n")
+    assert published(rendered(workspace, "node3"))["ocr-service"] == ["10.0.0.3:8896:8896/tcp"]
+    nginx = rendered(workspace, "node1")["infra/nginx/nginx.conf"]
+    relay = nginx[nginx.index("    server {\n        listen 8080;"):]
+    assert "proxy_ssl" not in relay  # no other gateway is reached over HTTPS, so no CA bundle to load
+    assert "location /api/ocr/ {\n            rewrite ^/api/ocr(/.*)$ $1 break;\n" \
+           "            set $relay_ocr_service 10.0.0.2:8896;\n" in relay
+    # The primary's location has stripped the prefix already; the fallback's takes the path as it is.
+    assert "location @relay_ocr_service_fallback {\n            set $relay_ocr_service_fallback 10.0.0.3:8896;\n" \
+        in relay
+
+
 def test_shipped_nodes_have_no_fallback_listener() -> None:
     for node in ("node1", "node2", "node3"):
         assert "listen 8080" not in rendered(ROOT, node)["infra/nginx/nginx.conf"]
