@@ -97,6 +97,23 @@ def test_next_free_port_skips_every_port_in_use(workspace: Path) -> None:
     assert invoke("-C", str(workspace), "ports", "--next", "mvp").stdout == "7005\n"
 
 
+def test_port_problems_still_print_the_ledger_and_fail(workspace: Path) -> None:
+    fleet = workspace / "nodes" / "fleet.yaml"
+    fleet.write_text(fleet.read_text(encoding="utf-8").replace("port: 7002", "port: 9555"), encoding="utf-8")
+    at = f"nodes/fleet.yaml:{port_line(fleet, 'agents-service')}:11"
+    problem = f"{at}: error[port-class] agents-service: port 9555 is outside the mvp range 7000-7999\n"
+    ledger = invoke("-C", str(workspace), "ports")
+    assert ledger.code == 1 and "| Agents Service | 9555 | HTTP + WS | Agent Core | mvp | node1 |" in ledger.stdout
+    assert ledger.stderr == problem + "0 port conflict(s), 1 port problem(s)\n"
+    suggestion = invoke("-C", str(workspace), "ports", "--next", "mvp")
+    assert (suggestion.code, suggestion.stdout) == (1, "7007\n")  # still answered; the problem still fails it
+    fleet.write_text(fleet.read_text(encoding="utf-8").replace("needs: [postgres, nats, router]", "needs: [nope]"),
+                     encoding="utf-8")
+    other = invoke("-C", str(workspace), "ports")
+    assert other.code == 1 and other.stdout == ""  # any other problem stops it like every command
+    assert "error[unknown-dependency]" in other.stderr
+
+
 def port_line(fleet: Path, service: str) -> int:
     """The line of a catalog service's `port:`."""
     lines = fleet.read_text(encoding="utf-8").splitlines()

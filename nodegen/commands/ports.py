@@ -8,7 +8,17 @@ from nodegen.commands.common import Ctx, pass_ctx
 from nodegen.errors import NodegenError, ProblemsFound
 from nodegen.loader import Manifests, load_manifests
 from nodegen.pipeline import Fleet
-from nodegen.ports import NEXT_CLASSES, PortRow, conflicts, fleet_rows, fleet_tables, next_free, node_rows, node_tables
+from nodegen.ports import (
+    NEXT_CLASSES,
+    Conflict,
+    PortRow,
+    conflicts,
+    fleet_rows,
+    fleet_tables,
+    next_free,
+    node_rows,
+    node_tables,
+)
 from nodegen.problems import Problem, format_problems
 from nodegen.resolve import resolve_node
 from nodegen.validate import validate
@@ -55,12 +65,18 @@ def command(c: Ctx, nodes: tuple[str, ...], next_class: str | None) -> None:
         if port is None:
             raise NodegenError(f"no free {next_class} port left in its range")
         click.echo(str(port))
+        _fail_on(c, [], errors)
         return
     click.echo(_ledger(m, fleet.select(nodes, False, default_all=True), not nodes), nl=False)
     found = conflicts(m)
     if found:
         click.echo("\n## Conflicts\n\n" + "".join(f"- {conflict}\n" for conflict in found), nl=False)
+    _fail_on(c, found, errors)
+
+
+def _fail_on(c: Ctx, found: list[Conflict], errors: list[Problem]) -> None:
+    """Exit 1 after the output when the fleet has port problems: what was printed is still worth reading."""
+    if errors:
+        click.echo(format_problems(errors, c.format), err=True)
     if found or errors:
-        if errors:
-            click.echo(format_problems(errors, c.format), err=True)
         raise NodegenError(f"{len(found)} port conflict(s), {len(errors)} port problem(s)")
