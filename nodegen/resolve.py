@@ -218,7 +218,11 @@ def env_url_name(service: str) -> str:
 
 
 def resolve_node(m: Manifests, node_id: str, *, scrape: bool = True) -> NodeView:
-    """The node as templates see it; assumes the manifests validated cleanly."""
+    """The node as templates see it (computed once per load); assumes the manifests validated cleanly."""
+    return m.once(("view", node_id, scrape), lambda: _resolve_node(m, node_id, scrape))
+
+
+def _resolve_node(m: Manifests, node_id: str, scrape: bool) -> NodeView:
     node = m.nodes[node_id]
     runs = {name: override for _, name, override in node_service_entries(m, node_id)}
     if m.fleet.alertmanager and "prometheus" in runs and ALERTMANAGER in m.fleet.services:

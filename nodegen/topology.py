@@ -27,6 +27,10 @@ class Edge:
 
 def edges(m: Manifests) -> list[Edge]:
     """Every cross-node use of the fleet, sorted; 'local' fallbacks stay on their node and are left out."""
+    return list(m.once("edges", lambda: tuple(_edges(m))))
+
+
+def _edges(m: Manifests) -> list[Edge]:
     out: list[Edge] = []
     for consumer, node in m.nodes.items():
         for service, raw in node.uses.items():
@@ -52,7 +56,7 @@ def private_consumers(m: Manifests, provider: str, service: str) -> tuple[str, .
 
 def prometheus_nodes(m: Manifests) -> list[str]:
     """Nodes that run Prometheus: each scrapes every node of the fleet."""
-    return sorted(n for n in m.nodes if PROMETHEUS in node_runs(m, n))
+    return list(m.once("prometheus_nodes", lambda: sorted(n for n in m.nodes if PROMETHEUS in node_runs(m, n))))
 
 
 def related_nodes(m: Manifests, node_id: str) -> list[str]:

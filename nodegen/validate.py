@@ -57,7 +57,7 @@ def node_service_entries(m: Manifests, node_id: str) -> Iterator[tuple[int, str,
 
 
 def node_runs(m: Manifests, node_id: str) -> list[str]:
-    return [name for _, name, _ in node_service_entries(m, node_id)]
+    return list(m.once(("runs", node_id), lambda: tuple(name for _, name, _ in node_service_entries(m, node_id))))
 
 
 def use_of(value: str | Use) -> Use:
