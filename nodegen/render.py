@@ -75,6 +75,14 @@ def environment() -> jinja2.Environment:
     return _ENV
 
 
+def precompile() -> None:
+    """Compile every template now (before forking workers, so each does not compile its own)."""
+    env = environment()
+    for entry in resources.files("nodegen.templates").iterdir():
+        if entry.name.endswith(".j2"):
+            env.get_template(entry.name)
+
+
 def template(name: str, **context: Any) -> str:
     return environment().get_template(name).render(**context)
 

@@ -29,8 +29,8 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
     chosen = fleet.select(nodes, all_nodes, default_all=True)
     out = fleet.workspace.output_dir
     lines: list[str] = []
-    for node_id in chosen:
-        lines += drift_lines(compare(out / node_id, fleet.render(node_id), node_id))
+    for node_id, files in fleet.render_many(chosen).items():
+        lines += drift_lines(compare(out / node_id, files, node_id))
     if not nodes:
         lines += [f"{o}/: extra (no manifest)" for o in orphans(fleet)]
         lines += drift_lines(compare(out, fleet.render_root(), "output", recurse=False))

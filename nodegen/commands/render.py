@@ -11,7 +11,7 @@ from nodegen.output import (
     clean_staging,
     commit_staged,
     remove_folder,
-    stage_folder,
+    stage_folders,
     write_root_files,
 )
 
@@ -25,16 +25,16 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, force: bool) -> Non
     """Write output/<node>/ for the given nodes (nothing is written if any manifest has a problem)."""
     fleet = c.fleet()
     chosen = fleet.select(nodes, all_nodes)
-    rendered = {n: fleet.render(n) for n in chosen}  # render everything before touching disk
+    rendered = fleet.render_many(chosen)  # render everything before touching disk
     out = fleet.workspace.output_dir
     clean_staging(out)
     failures: list[str] = []
     staged: list[Staged] = []
-    for node_id, files in rendered.items():
-        try:
-            staged.append(stage_folder(out / node_id, files, force=force))
-        except OutputError as exc:
-            failures.append(f"{node_id}: {exc}")
+    for folder, result in stage_folders({out / n: files for n, files in rendered.items()}, force=force):
+        if isinstance(result, OutputError):
+            failures.append(f"{folder.name}: {result}")
+        else:
+            staged.append(result)
     commit_staged(staged)
     for item in staged:
         before = item.before

@@ -1,0 +1,84 @@
+"""Large fleets are rendered by forked workers and staged by threads: the result must not change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nodegen.output import OutputError, Staged, stage_folders
+from nodegen.pipeline import PARALLEL_FROM, load_fleet
+from nodegen.workspace import Workspace
+
+FLEET = """\
+project: par
+domain: par.example
+services:
+  postgres:
+    class: core
+    image: postgres:15.10-alpine
+    port: 5432
+    protocol: tcp
+    health: {command: [pg_isready, -U, postgres]}
+    metrics: {enabled: false}
+    env: {POSTGRES_PASSWORD: {secret: true}}
+  prometheus:
+    class: core
+    image: prom/prometheus:v2.55.1
+    port: 9090
+    health: {path: /-/healthy, command: [wget, -q, -O, /dev/null, "http://127.0.0.1:9090/-/healthy"]}
+  gateway-nginx:
+    class: core
+    gateway: true
+    image: nginx:1.27.3-alpine
+    port: 443
+    metrics: {enabled: false}
+  api-service:
+    class: mvp
+    build: services/api-service
+    port: 7100
+    route: api
+    needs: [postgres]
+"""
+
+
+def _fleet(root: Path, nodes: int) -> Workspace:
+    (root / "nodes").mkdir()
+    (root / "nodes" / "fleet.yaml").write_text(FLEET)
+    for i in range(nodes):
+        extra = ", prometheus" if i == 0 else ""
+        (root / "nodes" / f"n{i:02d}.yaml").write_text(
+            f"node: n{i:02d}\nname: N{i}\nrole: production\nuptime: 24/7\ndomain: n{i:02d}.par.example\n"
+            f"address: 10.9.0.{i + 1}\nservices: [postgres, gateway-nginx, api-service{extra}]\n"
+        )
+    return Workspace(root)
+
+
+def test_forked_workers_render_exactly_what_one_process_renders(tmp_path: Path) -> None:
+    ws = _fleet(tmp_path, PARALLEL_FROM + 2)
+    serial = load_fleet(ws).render_many(load_fleet(ws).node_ids, workers=1)
+    fleet = load_fleet(ws)
+    parallel = fleet.render_many(fleet.node_ids, workers=2)
+    assert list(parallel) == sorted(parallel) == list(serial)
+    assert parallel == serial
+    assert "n00/" not in "".join(serial)  # keys are node ids, paths inside are node-relative
+    assert "infra/prometheus/prometheus.yml" in parallel["n00"]
+
+
+def test_staging_many_folders_keeps_order_and_reports_each_refusal(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    out.mkdir()
+    (out / "b").symlink_to(tmp_path)  # a symlinked node folder is refused
+    folders = {out / name: {"x.txt": f"{name}\n"} for name in ("a", "b", "c", "d")}
+    results = stage_folders(folders)
+    assert [folder.name for folder, _ in results] == ["a", "b", "c", "d"]
+    assert isinstance(results[1][1], OutputError)
+    assert all(isinstance(r, Staged) for i, (_, r) in enumerate(results) if i != 1)
+
+
+@pytest.mark.parametrize("nodes", [1, PARALLEL_FROM - 1])
+def test_small_fleets_stay_in_one_process(tmp_path: Path, nodes: int) -> None:
+    from nodegen.pipeline import _workers
+
+    _fleet(tmp_path, nodes)
+    assert _workers(nodes) == 1
