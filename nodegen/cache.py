@@ -82,6 +82,19 @@ def snapshot_folder(folder: Path, *, recurse: bool = True) -> dict[str, str]:
     return out
 
 
+def template_dir(ws: Workspace) -> Path | None:
+    """Where compiled templates are kept between runs, or None when caching is off."""
+    if not enabled():
+        return None
+    folder = ws.root / CACHE_DIR
+    try:
+        folder.mkdir(exist_ok=True)
+        (folder / ".gitignore").write_text("*\n")
+    except OSError:
+        return None
+    return folder / "templates"
+
+
 def _cache_path(ws: Workspace) -> Path:
     return ws.root / CACHE_DIR / CACHE_FILE
 

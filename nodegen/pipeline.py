@@ -6,10 +6,11 @@ import multiprocessing
 import os
 from dataclasses import dataclass
 
+from nodegen import cache
 from nodegen.errors import ProblemsFound, UsageError
 from nodegen.loader import Manifests, load_manifests
 from nodegen.problems import Problem, has_errors
-from nodegen.render import Files, precompile, render_fleet, render_node
+from nodegen.render import Files, precompile, render_fleet, render_node, use_bytecode_cache
 from nodegen.resolve import NodeView, resolve_fleet, resolve_node
 from nodegen.validate import validate
 from nodegen.workspace import Workspace
@@ -90,6 +91,7 @@ def _render_forked(node_id: str) -> Files:
 
 def load_fleet(ws: Workspace) -> Fleet:
     """The validated fleet, or ProblemsFound with every problem of every manifest."""
+    use_bytecode_cache(cache.template_dir(ws))
     manifests, problems = load_manifests(ws)
     # The rules run on whatever loaded, so one broken node manifest does not hide the fleet's other problems.
     if manifests is not None:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from importlib import resources
 from json.encoder import encode_basestring
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -73,6 +74,18 @@ def environment() -> jinja2.Environment:
     if _ENV is None:
         _ENV = _environment()
     return _ENV
+
+
+def use_bytecode_cache(directory: Path | None) -> None:
+    """Keep compiled templates in directory between runs (keyed by each template's source)."""
+    if directory is None:
+        environment().bytecode_cache = None
+        return
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    environment().bytecode_cache = jinja2.FileSystemBytecodeCache(str(directory))
 
 
 def precompile() -> None:
