@@ -72,7 +72,9 @@ def test_render_writes_every_file_of_the_node_layout(workspace: Path) -> None:
 
 def test_render_only_the_named_node(workspace: Path) -> None:
     assert ng(workspace, "render", "node2").code == 0
-    assert sorted(p.name for p in (workspace / "output").iterdir()) == ["node2"]
+    # Other nodes' folders are untouched; the fleet-wide files (which describe every node) are kept current.
+    assert sorted(p.name for p in (workspace / "output").iterdir()) == [".nodegen.sum", "FLEET.md", "node2"]
+    assert ng(workspace, "check", "node2").code == 0
 
 
 def test_rerender_keeps_mtime_of_unchanged_files(done: Path) -> None:

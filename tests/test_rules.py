@@ -566,6 +566,12 @@ def test_value_syntax_control_character(tmp_path: Path) -> None:
           fleet=FLEET + '    description: "line one\\nline two"\n')
 
 
+def test_value_syntax_c1_control_character(tmp_path: Path) -> None:
+    # U+0080..U+009F pass YAML and nginx but Docker Compose refuses the file later.
+    check(tmp_path, f"{F}:23:18: error[value-syntax] value contains a newline or control character",
+          fleet=FLEET + '    description: "one\\u0090two"\n')
+
+
 def test_value_syntax_paths(tmp_path: Path) -> None:
     fleet = FLEET + "    data: data\n    mounts: {../etc: /etc/x}\n"
     check(tmp_path,

@@ -40,13 +40,15 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, force: bool) -> Non
         before = item.before
         changed = len(before.stale) + len(before.missing) + len(before.extra)
         click.echo(f"{item.folder.name}: " + (f"{changed} file(s) written or removed" if changed else "up to date"))
+    # Fleet-wide files describe every node, and every manifest was validated: keep them current
+    # whichever nodes were named, so a partial render does not leave FLEET.md stale.
+    try:
+        root = write_root_files(out, fleet.render_root(), force=force)
+        changed = len(root.stale) + len(root.missing) + len(root.extra)
+        click.echo("output: " + (f"{changed} fleet-wide file(s) written or removed" if changed else "up to date"))
+    except OutputError as exc:
+        failures.append(f"output: {exc}")
     if all_nodes:
-        try:
-            root = write_root_files(out, fleet.render_root(), force=force)
-            changed = len(root.stale) + len(root.missing) + len(root.extra)
-            click.echo("output: " + (f"{changed} fleet-wide file(s) written or removed" if changed else "up to date"))
-        except OutputError as exc:
-            failures.append(f"output: {exc}")
         for orphan in orphans(fleet):
             try:
                 remove_folder(out / orphan, force=force)
