@@ -163,7 +163,7 @@ def test_only_exact_health_is_health(layout: Layout, gateway: Gateway, path: str
 
 @pytest.mark.parametrize("route", ["city", "agents", "swapper"])
 @pytest.mark.parametrize("path", ["metrics", "metrics/", "METRICS", "Metrics?x=1", "%6detrics", "x/../metrics",
-                                  "/metrics", "metrics/sub"])
+                                  "/metrics", "metrics/sub", "metrics;x", "metrics.", "metrics%20"])
 def test_service_metrics_are_not_reachable_through_the_gateway(layout: Layout, gateway: Gateway,
                                                                route: str, path: str) -> None:
     reply = get(layout, f"/api/{route}/{path}")
