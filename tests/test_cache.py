@@ -1,0 +1,82 @@
+"""The check cache may only ever answer 'current' when a full check would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nodegen import cache
+from nodegen.workspace import Workspace
+from tests.conftest import invoke
+
+
+@pytest.fixture
+def clean(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("NODEGEN_NO_CACHE", raising=False)
+    assert invoke("-C", str(workspace), "render", "--all").code == 0
+    assert invoke("-C", str(workspace), "check").code == 0  # a clean full check fills the cache
+    assert (workspace / cache.CACHE_DIR / cache.CACHE_FILE).is_file()
+    return workspace
+
+
+def test_a_hit_answers_without_rendering(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_render(*_: object, **__: object) -> None:
+        raise AssertionError("rendered despite a cache hit")
+
+    monkeypatch.setattr("nodegen.pipeline.load_fleet", no_render)
+    result = invoke("-C", str(clean), "check")
+    assert result.code == 0 and result.stdout == "ok: output/ is current for node1, node2, node3\n"
+
+
+@pytest.mark.parametrize("change", ["edit", "delete", "add", "chmod", "fleet-file"])
+def test_any_change_in_output_falls_back_to_the_full_report(clean: Path, change: str) -> None:
+    target = clean / "output" / "node2" / ".env.example"
+    if change == "edit":
+        target.write_text(target.read_text() + "# hand edit\n")
+    elif change == "delete":
+        target.unlink()
+    elif change == "add":
+        (clean / "output" / "node2" / "notes.txt").write_text("x\n")
+    elif change == "chmod":
+        target.chmod(0o600)
+    else:
+        fleet_md = clean / "output" / "FLEET.md"
+        fleet_md.write_text(fleet_md.read_text() + "x\n")
+    result = invoke("-C", str(clean), "check")
+    assert result.code == 1
+    assert "stale" in result.stderr or "missing" in result.stderr or "extra" in result.stderr
+
+
+def test_a_manifest_change_misses_the_cache(clean: Path) -> None:
+    key = cache.fingerprint(Workspace(clean))
+    fleet = clean / "nodes" / "fleet.yaml"
+    fleet.write_text(fleet.read_text().replace("port: 7002", "port: 7012"))
+    assert cache.fingerprint(Workspace(clean)) != key
+    assert invoke("-C", str(clean), "check").code == 1
+
+
+def test_nodegen_code_is_part_of_the_key(clean: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    key = cache.fingerprint(Workspace(clean))
+    extra = tmp_path / "changed_template.j2"
+    extra.write_text("new\n")
+    real = cache._code_files
+    monkeypatch.setattr(cache, "_code_files", lambda: [*real(), extra])
+    assert cache.fingerprint(Workspace(clean)) != key
+    assert cache.clean_by_cache(Workspace(clean), None) is None
+
+
+def test_a_corrupt_or_foreign_cache_is_ignored(clean: Path) -> None:
+    path = clean / cache.CACHE_DIR / cache.CACHE_FILE
+    path.write_text("{not json")
+    assert cache.clean_by_cache(Workspace(clean), None) is None
+    path.write_text(json.dumps({"key": "0" * 64, "nodes": {}}))
+    assert cache.clean_by_cache(Workspace(clean), None) is None
+    assert invoke("-C", str(clean), "check").code == 0
+
+
+def test_the_cache_can_be_turned_off(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NODEGEN_NO_CACHE", "1")
+    assert cache.clean_by_cache(Workspace(clean), None) is None
+    assert (clean / cache.CACHE_DIR / ".gitignore").read_text() == "*\n"
