@@ -9,12 +9,14 @@ a later render can tell a hand edit (refused without --force) from its own earli
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import difflib
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,9 +226,15 @@ STAGING_THREADS = 4  # file creation is latency-bound: a few threads overlap the
 
 
 def stage_folders(
-    folders: dict[Path, Files], *, force: bool = False
+    folders: Mapping[Path, Files] | Iterable[tuple[Path, Files]], *, force: bool = False
 ) -> list[tuple[Path, Staged | OutputError]]:
-    """stage_folder for many folders at once (concurrently), in the given order, errors as values."""
+    """stage_folder for many folders at once (concurrently), in the given order, errors as values.
+
+    folders may be an iterator that is still rendering: each folder is staged as soon as it
+    arrives, so disk waits overlap the rendering. Should the iterator fail, the staging folders
+    already built are removed (output/ itself too, if this call created it and it is left empty)
+    and the error is raised: nothing outside staging has been touched.
+    """
 
     def one(item: tuple[Path, Files]) -> Staged | OutputError:
         try:
@@ -234,10 +242,29 @@ def stage_folders(
         except OutputError as exc:
             return exc
 
-    if len(folders) <= 1:
-        return [(folder, one((folder, files))) for folder, files in folders.items()]
-    with ThreadPoolExecutor(min(STAGING_THREADS, len(folders))) as pool:
-        return list(zip(folders, pool.map(one, folders.items()), strict=True))
+    items = folders.items() if isinstance(folders, Mapping) else folders
+    if isinstance(folders, Mapping) and len(folders) <= 1:
+        return [(folder, one((folder, files))) for folder, files in items]
+    order: list[Path] = []
+    futures: list[Future[Staged | OutputError]] = []
+    roots: dict[Path, bool] = {}
+    with ThreadPoolExecutor(STAGING_THREADS) as pool:
+        try:
+            for folder, files in items:
+                roots.setdefault(folder.parent, folder.parent.exists())
+                order.append(folder)
+                futures.append(pool.submit(one, (folder, files)))
+        except BaseException:
+            for future in futures:
+                staged = future.exception() or future.result()
+                if isinstance(staged, Staged) and staged.staging is not None:
+                    shutil.rmtree(staged.staging, ignore_errors=True)
+            for root, existed in roots.items():
+                if not existed:
+                    with contextlib.suppress(OSError):
+                        root.rmdir()
+            raise
+    return list(zip(order, (f.result() for f in futures), strict=True))
 
 
 def commit_staged(staged: list[Staged]) -> None:

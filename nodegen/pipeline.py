@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nodegen import cache
@@ -48,14 +49,20 @@ class Fleet:
         return render_node(self.view(node_id))
 
     def render_many(self, node_ids: list[str], *, workers: int | None = None) -> dict[str, Files]:
-        """Every node's files, in node order; large fleets are rendered by forked workers.
+        """Every node's files, in node order; large fleets are rendered by forked workers."""
+        return dict(self.render_iter(node_ids, workers=workers))
+
+    def render_iter(self, node_ids: list[str], *, workers: int | None = None) -> Iterator[tuple[str, Files]]:
+        """Each node's files as soon as they are rendered, in node order (see render_many).
 
         Rendering is pure and each node's files depend only on the loaded manifests, so workers
         forked after loading produce exactly what one process would.
         """
         count = workers if workers is not None else _workers(len(node_ids))
         if count <= 1:
-            return {n: self.render(n) for n in node_ids}
+            for node_id in node_ids:
+                yield node_id, self.render(node_id)
+            return
         # Whatever the workers share is computed once, here, and inherited by the fork.
         for node_id in node_ids:
             self.view(node_id)
@@ -65,7 +72,7 @@ class Fleet:
         try:
             with multiprocessing.get_context("fork").Pool(count) as pool:
                 chunk = max(1, len(node_ids) // (count * 4))
-                return dict(zip(node_ids, pool.map(_render_forked, node_ids, chunksize=chunk), strict=True))
+                yield from zip(node_ids, pool.imap(_render_forked, node_ids, chunksize=chunk), strict=True)
         finally:
             _FORKED = None
 

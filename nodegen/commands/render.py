@@ -25,12 +25,14 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, force: bool) -> Non
     """Write output/<node>/ for the given nodes (nothing is written if any manifest has a problem)."""
     fleet = c.fleet()
     chosen = fleet.select(nodes, all_nodes)
-    rendered = fleet.render_many(chosen)  # render everything before touching disk
     out = fleet.workspace.output_dir
     clean_staging(out)
     failures: list[str] = []
     staged: list[Staged] = []
-    for folder, result in stage_folders({out / n: files for n, files in rendered.items()}, force=force):
+    # Each node is staged beside output/ as soon as it is rendered; nothing is swapped in before
+    # every node has rendered and staged (a failed render removes the staging folders).
+    rendered = ((out / n, files) for n, files in fleet.render_iter(chosen))
+    for folder, result in stage_folders(rendered, force=force):
         if isinstance(result, OutputError):
             failures.append(f"{folder.name}: {result}")
         else:
