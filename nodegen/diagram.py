@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from nodegen.resolve import FleetView, NodeView, Svc
@@ -9,9 +10,17 @@ from nodegen.resolve import FleetView, NodeView, Svc
 INTERNET = "internet"
 
 
+_NOT_ID = re.compile(r"[^A-Za-z0-9]")
+
+
+@functools.cache
+def _id_part(part: str) -> str:
+    return _NOT_ID.sub("_", part)
+
+
 def ident(*parts: str) -> str:
     """A Mermaid node id: ASCII letters, digits and underscores only."""
-    return "_".join(re.sub(r"[^A-Za-z0-9]", "_", p) for p in parts)
+    return "_".join(map(_id_part, parts))
 
 
 def label(text: str) -> str:

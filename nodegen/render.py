@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -35,6 +35,21 @@ def _header(view: NodeView | FleetView, prefix: str = "#") -> str:
     )
 
 
+def sh(value: object) -> str:
+    """A single-quoted shell word: nothing inside is expanded."""
+    return "'" + str(value).replace("'", "'\"'\"'") + "'"
+
+
+def _sh_words(values: Iterable[object]) -> str:
+    """Shell words separated by spaces (a bash array's items)."""
+    return " ".join(map(sh, values))
+
+
+def _sh_args(values: Iterable[object]) -> str:
+    """Shell words, each after a space (the arguments that follow a command)."""
+    return "".join(" " + sh(v) for v in values)
+
+
 def _md_cell(value: object) -> str:
     """Text inside a Markdown table cell: a pipe would end the cell."""
     return str(value).replace("|", "\\|")
@@ -53,6 +68,11 @@ def _environment() -> jinja2.Environment:
     env.filters["q"] = _yaml_str
     env.filters["cq"] = _compose_str
     env.filters["md"] = _md_cell
+    # The scripts quote every value for the shell; as filters these are plain calls in the compiled
+    # templates (a function called from a template goes through Jinja's slower Context.call).
+    env.filters["sh"] = sh
+    env.filters["shwords"] = _sh_words
+    env.filters["shargs"] = _sh_args
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)
     env.globals["header"] = _header
     return env

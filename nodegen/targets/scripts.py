@@ -1,7 +1,8 @@
 """Operations scripts in scripts/: health check, database backup (and its schedule), deploy, rollback.
 
-Every value a script takes from the manifests is single-quoted for the shell here, once; names are
-also validated before rendering, so quoting is the second fence, not the only one.
+Every value a script takes from the manifests is single-quoted for the shell by the templates' `sh`,
+`shwords` and `shargs` filters (nodegen.render); names are also validated before rendering, so
+quoting is the second fence, not the only one.
 """
 
 from __future__ import annotations
@@ -17,11 +18,6 @@ BACKUP_CRON = "scripts/backup-db.cron"
 DEPLOY = "scripts/deploy.sh"
 ROLLBACK = "scripts/rollback.sh"
 DATABASE_SERVICE = "postgres"
-
-
-def sh(value: object) -> str:
-    """A single-quoted shell word: nothing inside is expanded."""
-    return "'" + str(value).replace("'", "'\"'\"'") + "'"
 
 
 @dataclass(frozen=True)
@@ -81,7 +77,6 @@ def _context(view: NodeView) -> dict[str, object]:
     probes = tuple(probe(s) for s in view.services)
     return {
         "v": view,
-        "sh": sh,
         "probes": probes,
         "width": max(len("SERVICE"), *(len(p.service) for p in probes)) + 1,
         "check_width": max(len("CHECK"), *(len(p.check) for p in probes)) + 1,
