@@ -52,8 +52,11 @@ class Fleet:
         """Every node's files, in node order; large fleets are rendered by forked workers."""
         return dict(self.render_iter(node_ids, workers=workers))
 
-    def render_iter(self, node_ids: list[str], *, workers: int | None = None) -> Iterator[tuple[str, Files]]:
-        """Each node's files as soon as they are rendered, in node order (see render_many).
+    def render_iter(
+        self, node_ids: list[str], *, workers: int | None = None, root: bool = False
+    ) -> Iterator[tuple[str, Files]]:
+        """Each node's files as soon as they are rendered, in node order (see render_many); with root,
+        the fleet-wide files (render_root) come last, under the id ROOT.
 
         Rendering is pure and each node's files depend only on the loaded manifests, so workers
         forked after loading produce exactly what one process would.
@@ -62,6 +65,8 @@ class Fleet:
         if count <= 1:
             for node_id in node_ids:
                 yield node_id, self.render(node_id)
+            if root:
+                yield ROOT, self.render_root()
             return
         # Whatever the workers share is computed once, here, and inherited by the fork.
         for node_id in node_ids:
@@ -69,10 +74,16 @@ class Fleet:
         precompile()
         global _FORKED
         _FORKED = self
+        # The fleet-wide files go first, so a worker renders them while the other renders nodes.
+        tasks = [ROOT, *node_ids] if root else node_ids
         try:
             with multiprocessing.get_context("fork").Pool(count) as pool:
-                chunk = max(1, len(node_ids) // (count * 4))
-                yield from zip(node_ids, pool.imap(_render_forked, node_ids, chunksize=chunk), strict=True)
+                chunk = max(1, len(tasks) // (count * 4))
+                results = zip(tasks, pool.imap(_render_forked, tasks, chunksize=chunk), strict=True)
+                root_files = next(results)[1] if root else None
+                yield from results
+                if root_files is not None:
+                    yield ROOT, root_files
         finally:
             _FORKED = None
 
@@ -81,6 +92,7 @@ class Fleet:
         return render_fleet(resolve_fleet(self.manifests))
 
 
+ROOT = ""  # render_iter's id for the fleet-wide files (no node has an empty id)
 PARALLEL_FROM = 16  # below this many nodes, starting workers costs more than it saves
 _FORKED: Fleet | None = None  # the fleet a forked worker renders from (inherited, never pickled)
 
@@ -93,7 +105,7 @@ def _workers(nodes: int) -> int:
 
 def _render_forked(node_id: str) -> Files:
     assert _FORKED is not None
-    return _FORKED.render(node_id)
+    return _FORKED.render_root() if node_id == ROOT else _FORKED.render(node_id)
 
 
 def load_fleet(ws: Workspace) -> Fleet:

@@ -110,6 +110,8 @@ def use_bytecode_cache(directory: Path | None) -> None:
 
 def precompile() -> None:
     """Compile every template now (before forking workers, so each does not compile its own)."""
+    import nodegen.targets  # noqa: F401  (imported once here, not by every worker)
+
     env = environment()
     for entry in resources.files("nodegen.templates").iterdir():
         if entry.name.endswith(".j2"):
