@@ -338,7 +338,7 @@ def _service(
         route=svc.route,
         websocket=tuple(sorted(svc.websocket)),  # the output must not depend on manifest order
         depends=tuple(sorted(n for n in svc.needs if n in runs)),
-        env=_env(m, svc, override, runs, remotes, node.role),
+        env=_env(m, name, svc, override, runs, remotes, node.role),
         volume=f"{name}_data" if svc.data else None,
         data=svc.data,
         mounts=tuple(sorted(svc.mounts.items())),
@@ -362,7 +362,7 @@ def _health_test(svc: Service, gw: GatewaySettings) -> tuple[str, ...]:
 
 
 def _env(
-    m: Manifests, svc: Service, override: ServiceOverride | None, runs: set[str],
+    m: Manifests, name: str, svc: Service, override: ServiceOverride | None, runs: set[str],
     remotes: tuple[Remote, ...], role: str,
 ) -> tuple[Env, ...]:
     out: dict[str, Env] = {}
@@ -377,11 +377,13 @@ def _env(
     if svc.class_ != "core" and not svc.gateway:
         default = ROLE_LOG_LEVEL.get(role, "INFO")
         out["LOG_LEVEL"] = Env("LOG_LEVEL", None, False, "log level: DEBUG only in dev", default)
-    merged = dict(svc.env)
-    if override is not None:
+    if override is None:  # the catalog's own variables are the same on every node: built once
+        out.update(m.once(("catalog_env", name), lambda: {var: _env_entry(var, raw) for var, raw in svc.env.items()}))
+    else:
+        merged = dict(svc.env)
         merged.update(override.env)
-    for var, raw in merged.items():
-        out[var] = _env_entry(var, raw)
+        for var, raw in merged.items():
+            out[var] = _env_entry(var, raw)
     return tuple(out[k] for k in sorted(out))
 
 

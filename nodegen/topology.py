@@ -51,7 +51,15 @@ def edges_to(m: Manifests, provider: str) -> list[Edge]:
 
 def private_consumers(m: Manifests, provider: str, service: str) -> tuple[str, ...]:
     """Nodes that reach service on provider's private address (so provider binds it there)."""
-    return tuple(sorted({e.consumer for e in edges_to(m, provider) if e.service == service and e.via == "private"}))
+    return m.once("private_consumers", lambda: _private_consumers(m)).get((provider, service), ())
+
+
+def _private_consumers(m: Manifests) -> dict[tuple[str, str], tuple[str, ...]]:
+    found: dict[tuple[str, str], set[str]] = {}
+    for e in edges(m):
+        if e.via == "private":
+            found.setdefault((e.provider, e.service), set()).add(e.consumer)
+    return {key: tuple(sorted(consumers)) for key, consumers in found.items()}
 
 
 def prometheus_nodes(m: Manifests) -> list[str]:
