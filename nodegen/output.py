@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import difflib
+import functools
 import os
 import shutil
 from collections.abc import Iterable, Mapping
@@ -137,12 +138,18 @@ _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library, looked up once (find_library may run ldconfig)."""
+    libc_name = ctypes.util.find_library("c")
+    return ctypes.CDLL(libc_name, use_errno=True) if libc_name is not None else None
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically swap two paths (Linux renameat2); False where the system cannot."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
+    libc = _libc()
+    if libc is None:
         return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
     func = getattr(libc, "renameat2", None)
     if func is None:
         return False
@@ -159,10 +166,14 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _write_file(path: Path, text: str, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)  # made durable by one filesystem flush before the swap (commit_staged)
-    os.chmod(path, mode)
+    data = memoryview(text.encode("utf-8"))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        while data:  # made durable by one filesystem flush before the swap (commit_staged)
+            data = data[os.write(fd, data):]
+        os.fchmod(fd, mode)  # the umask may have narrowed the mode given to open
+    finally:
+        os.close(fd)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -210,8 +221,14 @@ def stage_folder(folder: Path, files: Files, *, force: bool = False) -> Staged:
     disk = _disk_files(folder)
     unchanged = set(files) - set(before.stale) - set(before.missing)
     keep = [rel for rel in disk if _unmanaged(rel)]
-    for parent in sorted({(staging / rel).parent for rel in [*files, *keep]}):
-        parent.mkdir(parents=True, exist_ok=True)
+    folders: set[str] = set()
+    for rel in [*files, *keep]:
+        parent = os.path.dirname(rel)
+        while parent and parent not in folders:
+            folders.add(parent)
+            parent = os.path.dirname(parent)
+    for sub in sorted(folders):  # a folder sorts before everything inside it
+        os.mkdir(staging / sub)
     for rel, text in files.items():
         if rel in unchanged:
             _link_or_copy(disk[rel], staging / rel)
@@ -288,8 +305,8 @@ def write_folder(folder: Path, files: Files, *, force: bool = False) -> Comparis
 
 def _sync_filesystem(path: Path) -> None:
     """Flush the filesystem holding path (syncfs where the system has it, else sync)."""
-    libc_name = ctypes.util.find_library("c")
-    func = getattr(ctypes.CDLL(libc_name), "syncfs", None) if libc_name else None
+    libc = _libc()
+    func = getattr(libc, "syncfs", None) if libc is not None else None
     if func is None:
         os.sync()
         return
