@@ -17,14 +17,12 @@ from importlib import metadata, util
 from pathlib import Path
 
 from nodegen import __version__
-from nodegen.checksums import SUM_FILE
+from nodegen.checksums import SUM_FILE, is_unmanaged
 from nodegen.workspace import Workspace
 
 CACHE_DIR = ".nodegen-cache"
 CACHE_FILE = "check.json"
 LIBRARIES = ("jinja2", "pydantic", "pydantic-core", "PyYAML", "ruamel.yaml")
-# Kept in step with nodegen.output: files that may sit in a node folder without being generated.
-UNMANAGED = (".env", "infra/nginx/certs/")
 
 Snapshot = dict[str, dict[str, str]]  # node -> relative path -> "sha256 mode"
 
@@ -60,10 +58,6 @@ def fingerprint(ws: Workspace) -> str:
     return h.hexdigest()
 
 
-def _unmanaged(rel: str) -> bool:
-    return any(rel == u or (u.endswith("/") and rel.startswith(u) and not rel.endswith("README.md")) for u in UNMANAGED)
-
-
 ROOT_KEY = ""  # the snapshot of files directly in output/ (fleet-wide files)
 
 
@@ -75,7 +69,7 @@ def snapshot_folder(folder: Path, *, recurse: bool = True) -> dict[str, str]:
         for name in names:
             path = Path(root) / name
             rel = path.relative_to(folder).as_posix()
-            if _unmanaged(rel):
+            if is_unmanaged(rel):
                 continue
             data = path.read_bytes()
             out[rel] = f"{hashlib.sha256(data).hexdigest()} {path.stat().st_mode & 0o777:o}"
@@ -128,15 +122,18 @@ def _orphans(ws: Workspace, nodes: set[str]) -> bool:
     )
 
 
-def clean_by_cache(ws: Workspace, nodes: list[str] | None) -> list[str] | None:
-    """The nodes verified current from the cache alone, or None when the full check must run."""
+def clean_by_cache(ws: Workspace, nodes: list[str] | None, key: str | None = None) -> list[str] | None:
+    """The nodes verified current from the cache alone, or None when the full check must run.
+
+    key is the workspace's fingerprint when the caller has already computed it.
+    """
     if not enabled():
         return None
     try:
         cached = json.loads(_cache_path(ws).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(cached, dict) or cached.get("key") != fingerprint(ws):
+    if not isinstance(cached, dict) or cached.get("key") != (key or fingerprint(ws)):
         return None
     known: dict[str, dict[str, str]] = dict(cached.get("nodes", {}))
     root = known.pop(ROOT_KEY, None)

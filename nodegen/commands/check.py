@@ -19,7 +19,7 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
     """
     ws = c.find()
     key = cache.fingerprint(ws) if cache.enabled() else ""
-    fast = cache.clean_by_cache(ws, list(nodes) or None) if not all_nodes or not nodes else None
+    fast = None if all_nodes and nodes else cache.clean_by_cache(ws, list(nodes) or None, key)
     if fast is not None:
         click.echo(f"ok: output/ is current for {', '.join(fast)}")
         return
