@@ -5,6 +5,14 @@ from __future__ import annotations
 import hashlib
 
 SUM_FILE = ".nodegen.sum"
+# Files that may sit in a node folder without being generated (secrets stay out of Git); nodegen
+# neither lists, replaces nor removes them.
+UNMANAGED = (".env", "infra/nginx/certs/")
+
+
+def is_unmanaged(rel: str) -> bool:
+    """Whether a path relative to a node folder is one of the operator's own files."""
+    return any(rel == u or (u.endswith("/") and rel.startswith(u) and not rel.endswith("README.md")) for u in UNMANAGED)
 
 
 def digest(text: str) -> str:

@@ -21,12 +21,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nodegen.checksums import is_unmanaged
 from nodegen.errors import NodegenError
 from nodegen.render import SUM_FILE, Files, digest, parse_sum
 
 STAGING_PREFIX = ".nodegen-staging-"
 # Files that live in a node folder on purpose but are never generated (secrets stay out of Git).
-UNMANAGED = (".env", "infra/nginx/certs/")
 EXECUTABLE_SUFFIXES = (".sh",)
 
 
@@ -48,13 +48,14 @@ class Comparison:
     def clean(self) -> bool:
         return not (self.stale or self.missing or self.extra)
 
+    @property
+    def changed(self) -> int:
+        """How many files a write replaces, adds or removes."""
+        return len(self.stale) + len(self.missing) + len(self.extra)
+
 
 def mode_for(path: str) -> int:
     return 0o755 if path.endswith(EXECUTABLE_SUFFIXES) else 0o644
-
-
-def _unmanaged(rel: str) -> bool:
-    return any(rel == u or (u.endswith("/") and rel.startswith(u) and not rel.endswith("README.md")) for u in UNMANAGED)
 
 
 def _disk_files(folder: Path, *, recurse: bool = True) -> dict[str, Path]:
@@ -100,7 +101,7 @@ def compare(folder: Path, files: Files, name: str, *, recurse: bool = True) -> C
         if current is not None and rel in recorded and digest(current) != recorded[rel] and current != text:
             result.edited.append(rel)
     for rel in disk:
-        if rel in files or _unmanaged(rel):
+        if rel in files or is_unmanaged(rel):
             continue
         result.extra.append(rel)
         current = _read(disk[rel])
@@ -114,7 +115,7 @@ def unified_diff(folder: Path, files: Files, name: str, *, recurse: bool = True)
     """What writing files into folder would change, as a unified diff."""
     chunks: list[str] = []
     disk = _disk_files(folder, recurse=recurse)
-    for rel in sorted(set(files) | {r for r in disk if not _unmanaged(r)}):
+    for rel in sorted(set(files) | {r for r in disk if not is_unmanaged(r)}):
         old = _read(disk[rel]) if rel in disk else None
         new = files.get(rel)
         if old == new:
@@ -220,7 +221,7 @@ def stage_folder(folder: Path, files: Files, *, force: bool = False) -> Staged:
     staging.mkdir()
     disk = _disk_files(folder)
     unchanged = set(files) - set(before.stale) - set(before.missing)
-    keep = [rel for rel in disk if _unmanaged(rel)]
+    keep = [rel for rel in disk if is_unmanaged(rel)]
     folders: set[str] = set()
     for rel in [*files, *keep]:
         parent = os.path.dirname(rel)
@@ -361,7 +362,7 @@ def remove_folder(folder: Path, *, force: bool = False) -> None:
         raise OutputError(f"{folder}: has no {SUM_FILE}; not removing a folder nodegen did not write")
     cmp = compare(folder, {}, folder.name)
     # The checksum file does not list itself; .env and certificates are the operator's, never ours to drop.
-    kept = [r for r in cmp.edited if r != SUM_FILE] + [r for r in _disk_files(folder) if _unmanaged(r)]
+    kept = [r for r in cmp.edited if r != SUM_FILE] + [r for r in _disk_files(folder) if is_unmanaged(r)]
     if kept and not force:
         raise OutputError("edited by hand or not written by nodegen (use --force to remove): "
                           + ", ".join(f"{folder.name}/{r}" for r in sorted(kept)))

@@ -53,14 +53,13 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, force: bool) -> Non
             staged.append(result)
     commit_staged(staged)
     for item in staged:
-        before = item.before
-        changed = len(before.stale) + len(before.missing) + len(before.extra)
+        changed = item.before.changed
         click.echo(f"{item.folder.name}: " + (f"{changed} file(s) written or removed" if changed else "up to date"))
     # Fleet-wide files describe every node, and every manifest was validated: keep them current
     # whichever nodes were named, so a partial render does not leave FLEET.md stale.
     try:
         root = write_root_files(out, root_files, force=force)
-        changed = len(root.stale) + len(root.missing) + len(root.extra)
+        changed = root.changed
         click.echo("output: " + (f"{changed} fleet-wide file(s) written or removed" if changed else "up to date"))
     except OutputError as exc:
         failures.append(f"output: {exc}")
