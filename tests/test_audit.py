@@ -11,8 +11,9 @@ from nodegen.audit import gitignore_match
 from nodegen.compose_audit import RULES
 from tests.conftest import ROOT, invoke
 
-REAL = ROOT.parent / "shared" / "real" / "docker-compose.all.yml"
-REAL_ARG = "../shared/real/docker-compose.all.yml"
+# A copy of the hand-written compose file of the real system (the tests never read outside the repository).
+REAL_ARG = "tests/fixtures/real/docker-compose.all.yml"
+REAL = ROOT / REAL_ARG
 ITEMS = ["standard directory layout", "Docker Compose with all services", "health endpoints on all services",
          "Prometheus metrics", "backup strategy", "rollback plan", "gateway with TLS", ".env not in Git",
          "documentation current"]
@@ -98,7 +99,7 @@ def test_unscraped_services_fail_the_metrics_item(rendered: Path) -> None:
 
 def real_file() -> Path:
     if not REAL.is_file():
-        pytest.fail(f"{REAL} is missing: the tests expect the shared folder beside the repository (<repo>/../shared)")
+        pytest.fail(f"{REAL} is missing")
     return REAL
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from tests.conftest import ROOT, invoke
 
-# CI runs from a fresh clone with the shared folder beside it: <repo>/../shared/standard/.
-STANDARD = ROOT.parent / "shared" / "standard" / "NODE_INFRASTRUCTURE_STANDARDS.md"
+# A copy of the standard (the tests never read outside the repository).
+STANDARD = ROOT / "tests" / "fixtures" / "standard" / "NODE_INFRASTRUCTURE_STANDARDS.md"
 STANDARD_TABLES = ("Core Infrastructure", "DAGI Stack (Production)", "Phase 1-3 MVP Services",
                    "Multimodal Services (НОДА2 initially)")
 
@@ -34,7 +34,7 @@ def tables(markdown: str) -> dict[str, list[list[str]]]:
 
 def standard_tables() -> dict[str, list[Row]]:
     if not STANDARD.is_file():
-        pytest.fail(f"the standard is missing: expected {STANDARD} (the shared folder beside the repository)")
+        pytest.fail(f"the standard is missing: expected {STANDARD}")
     text = STANDARD.read_text(encoding="utf-8")
     section = text[text.index("## 🔢 Стандартні Порти"):text.index("**Правило:**")]
     parsed = tables(section)
