@@ -15,12 +15,12 @@ from typing import Any
 
 import yaml
 
+from nodegen.checksums import Files
 from nodegen.compose_audit import audit_compose, is_gateway, load_compose
 from nodegen.output import compare
 from nodegen.pipeline import Fleet
-from nodegen.render import Files
-from nodegen.resolve import NodeView
 from nodegen.targets import alerts, compose, nginx, prometheus, scripts
+from nodegen.view.resolve import NodeView
 
 DOCS = "docs/INFRASTRUCTURE.md"
 # The standard's node layout, as far as nodegen generates it; services/, migrations/ and backups/ live on the host.

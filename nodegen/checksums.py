@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+Files = dict[str, str]  # path relative to an output folder -> text, as rendered, compared and written
 SUM_FILE = ".nodegen.sum"
 # Files that may sit in a node folder without being generated (secrets stay out of Git); nodegen
 # neither lists, replaces nor removes them.

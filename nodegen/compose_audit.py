@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nodegen.load.yamlio import Document, Loc, load
 from nodegen.problems import Problem
-from nodegen.validate import SECRET_NAME, SECRET_VALUE
-from nodegen.yamlio import Document, Loc, load
+from nodegen.standard import SECRET_NAME, SECRET_VALUE
 
 RULES: dict[str, str] = {
     "compose-version": "no top-level version key (Compose v2 calls it obsolete)",

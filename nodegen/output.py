@@ -21,9 +21,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nodegen.checksums import is_unmanaged
+from nodegen.checksums import SUM_FILE, Files, digest, is_unmanaged, parse_sum
 from nodegen.errors import NodegenError
-from nodegen.render import SUM_FILE, Files, digest, parse_sum
 
 STAGING_PREFIX = ".nodegen-staging-"
 # Files that live in a node folder on purpose but are never generated (secrets stay out of Git).

@@ -1,33 +1,37 @@
-"""load -> validate -> resolve -> render, shared by every command."""
+"""load -> validate -> resolve (once) -> render, shared by every command that reads the fleet."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nodegen import cache
+from nodegen.checksums import Files
 from nodegen.errors import ProblemsFound, UsageError
-from nodegen.loader import Manifests, load_manifests
-from nodegen.problems import Problem, has_errors
-from nodegen.render import Files, precompile, render_fleet, render_node, use_bytecode_cache
-from nodegen.resolve import NodeView, resolve_fleet, resolve_node
-from nodegen.validate import validate
+from nodegen.load.manifests import Manifests, load_manifests
+from nodegen.problems import Problem
+from nodegen.rules.checks import validate
+from nodegen.targets import render_fleet, render_node
+from nodegen.templating import precompile, use_bytecode_cache
+from nodegen.view.resolve import FleetView, NodeView, resolve_fleet
 from nodegen.workspace import Workspace
 
 
 @dataclass
 class Fleet:
-    """A validated workspace: manifests, and the warnings that did not stop it."""
+    """A validated workspace: its manifests, the resolved view built from them, and what did not stop it."""
 
     workspace: Workspace
     manifests: Manifests
     warnings: list[Problem]
+    resolved: FleetView
+    errors: list[Problem] = field(default_factory=list)  # of the rules the loader was told to tolerate
 
     @property
     def node_ids(self) -> list[str]:
-        return sorted(self.manifests.nodes)
+        return self.resolved.node_ids
 
     def select(self, nodes: tuple[str, ...], all_nodes: bool, *, default_all: bool = False) -> list[str]:
         """The node ids a command works on; unknown ids are a usage error."""
@@ -43,56 +47,65 @@ class Fleet:
         return sorted(set(nodes))
 
     def view(self, node_id: str) -> NodeView:
-        return resolve_node(self.manifests, node_id)
+        return self.resolved.node(node_id)
 
     def render(self, node_id: str) -> Files:
         return render_node(self.view(node_id))
 
+    def render_root(self) -> Files:
+        """The fleet-wide files directly in output/ (FLEET.md), with their checksum file."""
+        return render_fleet(self.resolved)
+
     def render_many(self, node_ids: list[str], *, workers: int | None = None) -> dict[str, Files]:
         """Every node's files, in node order; large fleets are rendered by forked workers."""
-        return dict(self.render_iter(node_ids, workers=workers))
+        return dict(self.render_all(node_ids, workers=workers).nodes)
 
-    def render_iter(
-        self, node_ids: list[str], *, workers: int | None = None, root: bool = False
-    ) -> Iterator[tuple[str, Files]]:
-        """Each node's files as soon as they are rendered, in node order (see render_many); with root,
-        the fleet-wide files (render_root) come last, under the id ROOT.
+    def render_all(self, node_ids: list[str], *, workers: int | None = None) -> Rendering:
+        """The nodes' files as they are rendered, and the fleet-wide files (see Rendering)."""
+        return Rendering(self, node_ids, workers if workers is not None else _workers(len(node_ids)))
 
-        Rendering is pure and each node's files depend only on the loaded manifests, so workers
-        forked after loading produce exactly what one process would.
-        """
-        count = workers if workers is not None else _workers(len(node_ids))
-        if count <= 1:
-            for node_id in node_ids:
-                yield node_id, self.render(node_id)
-            if root:
-                yield ROOT, self.render_root()
-            return
-        # Whatever the workers share is computed once, here, and inherited by the fork.
+
+class Rendering:
+    """Node files streamed in node order (`nodes`), fleet-wide files apart (`fleet_files`).
+
+    Rendering is pure and reads only the resolved view, so workers forked after it was built
+    produce exactly what one process would. With workers, one of them renders the fleet-wide
+    files while the others render nodes; they are ready once `nodes` is exhausted.
+    """
+
+    def __init__(self, fleet: Fleet, node_ids: list[str], workers: int) -> None:
+        self._fleet = fleet
+        self._fleet_files: Files | None = None
+        self.nodes: Iterator[tuple[str, Files]] = (
+            self._serial(node_ids) if workers <= 1 else self._forked(node_ids, workers)
+        )
+
+    def fleet_files(self) -> Files:
+        if self._fleet_files is None:
+            self._fleet_files = self._fleet.render_root()
+        return self._fleet_files
+
+    def _serial(self, node_ids: list[str]) -> Iterator[tuple[str, Files]]:
         for node_id in node_ids:
-            self.view(node_id)
-        precompile()
+            yield node_id, self._fleet.render(node_id)
+
+    def _forked(self, node_ids: list[str], workers: int) -> Iterator[tuple[str, Files]]:
+        precompile()  # compiled once here and inherited, not compiled by every worker
         global _FORKED
-        _FORKED = self
-        # The fleet-wide files go first, so a worker renders them while the other renders nodes.
-        tasks = [ROOT, *node_ids] if root else node_ids
+        _FORKED = self._fleet
+        tasks: list[str | None] = [None, *node_ids]  # None: the fleet-wide files, first so a worker starts on them
         try:
-            with multiprocessing.get_context("fork").Pool(count) as pool:
-                chunk = max(1, len(tasks) // (count * 4))
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                chunk = max(1, len(tasks) // (workers * 4))
                 results = zip(tasks, pool.imap(_render_forked, tasks, chunksize=chunk), strict=True)
-                root_files = next(results)[1] if root else None
-                yield from results
-                if root_files is not None:
-                    yield ROOT, root_files
+                self._fleet_files = next(results)[1]
+                for node_id, files in results:
+                    assert node_id is not None
+                    yield node_id, files
         finally:
             _FORKED = None
 
-    def render_root(self) -> Files:
-        """The fleet-wide files directly in output/ (FLEET.md), with their checksum file."""
-        return render_fleet(resolve_fleet(self.manifests))
 
-
-ROOT = ""  # render_iter's id for the fleet-wide files (no node has an empty id)
 PARALLEL_FROM = 16  # below this many nodes, starting workers costs more than it saves
 _FORKED: Fleet | None = None  # the fleet a forked worker renders from (inherited, never pickled)
 
@@ -103,18 +116,24 @@ def _workers(nodes: int) -> int:
     return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
 
 
-def _render_forked(node_id: str) -> Files:
+def _render_forked(node_id: str | None) -> Files:
     assert _FORKED is not None
-    return _FORKED.render_root() if node_id == ROOT else _FORKED.render(node_id)
+    return _FORKED.render_root() if node_id is None else _FORKED.render(node_id)
 
 
-def load_fleet(ws: Workspace) -> Fleet:
-    """The validated fleet, or ProblemsFound with every problem of every manifest."""
+def load_fleet(ws: Workspace, *, tolerate: tuple[str, ...] = ()) -> Fleet:
+    """The validated fleet and its view, or ProblemsFound with every problem of every manifest.
+
+    Errors of the rules in tolerate do not stop it: they are kept in Fleet.errors (the port ledger
+    is still drawn for a fleet whose only problems are its ports).
+    """
     use_bytecode_cache(cache.template_dir(ws))
     manifests, problems = load_manifests(ws)
     # The rules run on whatever loaded, so one broken node manifest does not hide the fleet's other problems.
     if manifests is not None:
         problems.extend(validate(manifests))
-    if manifests is None or has_errors(problems):
+    errors = [p for p in problems if p.is_error]
+    if manifests is None or any(p.rule not in tolerate for p in errors):
         raise ProblemsFound(problems)
-    return Fleet(ws, manifests, problems)
+    warnings = [p for p in problems if not p.is_error]
+    return Fleet(ws, manifests, warnings, resolve_fleet(manifests), errors)

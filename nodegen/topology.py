@@ -1,4 +1,4 @@
-"""The fleet as one system: which node uses which service from which node, derived from the manifests.
+"""The fleet as one system: which node runs which service and uses which from which node, derived from the manifests.
 
 Tolerant of manifests that did not validate (unknown nodes and services are skipped), so the port
 ledger can still be drawn for a fleet whose only problems are port conflicts.
@@ -6,12 +6,12 @@ ledger can still be drawn for a fleet whose only problems are port conflicts.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from nodegen.loader import Manifests
-from nodegen.validate import node_runs, use_of
-
-PROMETHEUS = "prometheus"
+from nodegen.load.manifests import Manifests
+from nodegen.load.model import ServiceOverride
+from nodegen.standard import PROMETHEUS, use_of
 
 
 @dataclass(frozen=True, order=True)
@@ -25,65 +25,78 @@ class Edge:
     kind: str  # primary | fallback
 
 
-def edges(m: Manifests) -> list[Edge]:
-    """Every cross-node use of the fleet, sorted; 'local' fallbacks stay on their node and are left out."""
-    return list(m.once("edges", lambda: tuple(_edges(m))))
+def node_service_entries(m: Manifests, node_id: str) -> Iterator[tuple[int, str, ServiceOverride | None]]:
+    """(index, service name, override) for each entry of a node's services list."""
+    for i, entry in enumerate(m.nodes[node_id].services):
+        if isinstance(entry, str):
+            yield i, entry, None
+        else:
+            for name, override in entry.items():
+                yield i, name, override
 
 
-def _edges(m: Manifests) -> list[Edge]:
-    out: list[Edge] = []
+def node_runs(m: Manifests, node_id: str) -> tuple[str, ...]:
+    """The services a node lists, in its manifest's order."""
+    return tuple(name for _, name, _ in node_service_entries(m, node_id))
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Who runs what and every cross-node edge, indexed both ways; computed once from the manifests."""
+
+    runs: Mapping[str, tuple[str, ...]]
+    edges: tuple[Edge, ...]  # sorted; 'local' fallbacks stay on their node and are left out
+    scrapers: tuple[str, ...]  # nodes that run Prometheus: each scrapes every node of the fleet
+    by_consumer: Mapping[str, tuple[Edge, ...]]
+    by_provider: Mapping[str, tuple[Edge, ...]]
+    private: Mapping[tuple[str, str], tuple[str, ...]]  # (provider, service) -> consumers via private
+
+    def edges_from(self, consumer: str) -> tuple[Edge, ...]:
+        return self.by_consumer.get(consumer, ())
+
+    def edges_to(self, provider: str) -> tuple[Edge, ...]:
+        return self.by_provider.get(provider, ())
+
+    def private_consumers(self, provider: str, service: str) -> tuple[str, ...]:
+        """Nodes that reach service on provider's private address (so provider binds it there)."""
+        return self.private.get((provider, service), ())
+
+    def related_nodes(self, node_id: str) -> list[str]:
+        """Other nodes whose manifests shape this node's files (addresses, domains, who uses what)."""
+        related = {e.provider for e in self.edges_from(node_id)} | {e.consumer for e in self.edges_to(node_id)}
+        related.update(self.scrapers)
+        if node_id in self.scrapers:
+            related.update(self.runs)
+        related.discard(node_id)
+        return sorted(related)
+
+
+def topology(m: Manifests) -> Topology:
+    """The fleet's topology, in one pass over the manifests."""
+    runs = {node_id: node_runs(m, node_id) for node_id in sorted(m.nodes)}
+    edges = tuple(sorted(_edges(m)))
+    by_consumer: dict[str, list[Edge]] = {}
+    by_provider: dict[str, list[Edge]] = {}
+    private: dict[tuple[str, str], set[str]] = {}
+    for e in edges:
+        by_consumer.setdefault(e.consumer, []).append(e)
+        by_provider.setdefault(e.provider, []).append(e)
+        if e.via == "private":
+            private.setdefault((e.provider, e.service), set()).add(e.consumer)
+    return Topology(
+        runs=runs,
+        edges=edges,
+        scrapers=tuple(n for n, names in runs.items() if PROMETHEUS in names),
+        by_consumer={k: tuple(v) for k, v in by_consumer.items()},
+        by_provider={k: tuple(v) for k, v in by_provider.items()},
+        private={k: tuple(sorted(v)) for k, v in private.items()},
+    )
+
+
+def _edges(m: Manifests) -> Iterator[Edge]:
     for consumer, node in m.nodes.items():
         for service, raw in node.uses.items():
             use = use_of(raw)
             for provider, kind in ((use.node, "primary"), (use.fallback, "fallback")):
                 if provider in m.nodes and provider != consumer and service in m.fleet.services:
-                    out.append(Edge(consumer, service, provider, use.via, kind))
-    return sorted(out)
-
-
-def edges_from(m: Manifests, consumer: str) -> list[Edge]:
-    return [e for e in edges(m) if e.consumer == consumer]
-
-
-def edges_to(m: Manifests, provider: str) -> list[Edge]:
-    return [e for e in edges(m) if e.provider == provider]
-
-
-def private_consumers(m: Manifests, provider: str, service: str) -> tuple[str, ...]:
-    """Nodes that reach service on provider's private address (so provider binds it there)."""
-    return m.once("private_consumers", lambda: _private_consumers(m)).get((provider, service), ())
-
-
-def _private_consumers(m: Manifests) -> dict[tuple[str, str], tuple[str, ...]]:
-    found: dict[tuple[str, str], set[str]] = {}
-    for e in edges(m):
-        if e.via == "private":
-            found.setdefault((e.provider, e.service), set()).add(e.consumer)
-    return {key: tuple(sorted(consumers)) for key, consumers in found.items()}
-
-
-def prometheus_nodes(m: Manifests) -> list[str]:
-    """Nodes that run Prometheus: each scrapes every node of the fleet."""
-    return list(m.once("prometheus_nodes", lambda: sorted(n for n in m.nodes if PROMETHEUS in node_runs(m, n))))
-
-
-def related_nodes(m: Manifests, node_id: str) -> list[str]:
-    """Other nodes whose manifests shape this node's files (addresses, domains, who uses what)."""
-    related: set[str] = set()
-    for edge in edges(m):
-        if edge.consumer == node_id:
-            related.add(edge.provider)
-        if edge.provider == node_id:
-            related.add(edge.consumer)
-    scrapers = prometheus_nodes(m)
-    related.update(scrapers)
-    if node_id in scrapers:
-        related.update(m.nodes)
-    related.discard(node_id)
-    return sorted(related)
-
-
-def host_port(address: str, port: int) -> str:
-    """address:port, with an IPv6 address in brackets."""
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
+                    yield Edge(consumer, service, provider, use.via, kind)

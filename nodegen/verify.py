@@ -12,9 +12,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from nodegen.render import Files, render_node
-from nodegen.resolve import NodeView
-from nodegen.targets import alertmanager, alerts, compose, devcompose, nginx, prometheus
+from nodegen.checksums import Files
+from nodegen.targets import alertmanager, alerts, compose, devcompose, nginx, prometheus, render_node
+from nodegen.view.resolve import NodeView
 
 TIMEOUT = 120
 

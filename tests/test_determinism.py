@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from nodegen.load.yamlio import parse
 from nodegen.pipeline import load_fleet
 from nodegen.workspace import Workspace
-from nodegen.yamlio import parse
 from tests.conftest import ROOT
 from tests.regen_golden import FLEETS, fleet_names
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from nodegen.load.yamlio import parse
 from nodegen.pipeline import load_fleet
-from nodegen.resolve import NodeView
-from nodegen.validate import SECRET_NAME, SECRET_VALUE
+from nodegen.standard import SECRET_NAME, SECRET_VALUE
+from nodegen.view.resolve import NodeView
 from nodegen.workspace import Workspace
-from nodegen.yamlio import parse
 from tests.conftest import ROOT
 from tests.regen_golden import FLEETS, GOLDEN, fleet_names
 

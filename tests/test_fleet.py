@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from nodegen.checksums import Files
 from nodegen.pipeline import load_fleet
-from nodegen.render import Files
 from nodegen.verify import check_compose, compose_binary, verify_node
 from nodegen.workspace import Workspace
 from tests.conftest import ROOT, invoke, require_tool

@@ -23,7 +23,7 @@ import yaml
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
-from nodegen.model import EnvVar
+from nodegen.load.model import EnvVar
 from nodegen.pipeline import Fleet, load_fleet
 from nodegen.verify import compose_binary, verify_node
 from nodegen.workspace import Workspace

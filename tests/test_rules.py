@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from nodegen.load.yamlio import parse
 from nodegen.pipeline import load_fleet
-from nodegen.rules import RULES
+from nodegen.rules.catalogue import RULES
 from nodegen.workspace import Workspace
-from nodegen.yamlio import parse
 from tests.conftest import invoke
 
 FLEET = """\

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from nodegen.pipeline import load_fleet
-from nodegen.resolve import NodeView
 from nodegen.verify import check_compose, check_nginx, check_prometheus, compose_binary
+from nodegen.view.resolve import NodeView
 from nodegen.workspace import Workspace
 from tests.conftest import ROOT, invoke, require_tool
 from tests.regen_golden import FLEETS, GOLDEN, fleet_names

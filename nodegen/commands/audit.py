@@ -87,7 +87,7 @@ def _workspace_project(c: Ctx) -> str | None:
     if c.workspace is None:
         return None
     try:
-        from nodegen.loader import load_manifests
+        from nodegen.load.manifests import load_manifests
 
         manifests, _ = load_manifests(c.find())
     except WorkspaceError:

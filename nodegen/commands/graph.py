@@ -12,12 +12,11 @@ from nodegen.commands.common import Ctx, pass_ctx
 @pass_ctx
 def command(c: Ctx, node: str | None) -> None:
     """Print Mermaid flowchart source: the whole fleet, or one node (as in FLEET.md and INFRASTRUCTURE.md)."""
-    from nodegen.diagram import fleet_diagram, node_diagram
-    from nodegen.resolve import resolve_fleet
+    from nodegen.view.diagram import fleet_diagram, node_diagram
 
     fleet = c.fleet()
     if node is None:
-        click.echo(fleet_diagram(resolve_fleet(fleet.manifests)), nl=False)
+        click.echo(fleet_diagram(fleet.resolved), nl=False)
         return
     (chosen,) = fleet.select((node,), False)
     click.echo(node_diagram(fleet.view(chosen)), nl=False)

@@ -5,49 +5,31 @@ from __future__ import annotations
 import click
 
 from nodegen.commands.common import Ctx, pass_ctx
-from nodegen.errors import NodegenError, ProblemsFound
-from nodegen.loader import Manifests, load_manifests
-from nodegen.pipeline import Fleet
-from nodegen.ports import (
-    NEXT_CLASSES,
-    Conflict,
-    PortRow,
-    conflicts,
-    fleet_rows,
-    fleet_tables,
-    next_free,
-    node_rows,
-    node_tables,
-)
+from nodegen.errors import NodegenError
+from nodegen.pipeline import Fleet, load_fleet
 from nodegen.problems import Problem, format_problems
-from nodegen.resolve import resolve_node
-from nodegen.validate import validate
+from nodegen.rules.ports import NEXT_CLASSES, Conflict, conflicts, next_free
+from nodegen.view.ports import PortRow, fleet_rows, fleet_tables, node_rows, node_tables
 
 # A fleet whose only problems are these still gets its ledger: it is how a clash is found and fixed.
 PORT_RULES = ("port-class", "port-conflict")
 
 
-def _load(c: Ctx) -> tuple[Fleet, list[Problem]]:
-    ws = c.find()
-    manifests, problems = load_manifests(ws)
-    if manifests is not None and not any(p.is_error for p in problems):
-        problems += validate(manifests)
-    if manifests is None or any(p.is_error and p.rule not in PORT_RULES for p in problems):
-        raise ProblemsFound(problems)
-    warnings = [p for p in problems if not p.is_error]
-    if warnings:
-        click.echo(format_problems(warnings, c.format), err=True)
-    return Fleet(ws, manifests, problems), [p for p in problems if p.is_error]
+def _load(c: Ctx) -> Fleet:
+    fleet = load_fleet(c.find(), tolerate=PORT_RULES)
+    if fleet.warnings:
+        click.echo(format_problems(fleet.warnings, c.format), err=True)
+    return fleet
 
 
-def _ledger(m: Manifests, chosen: list[str], whole_fleet: bool) -> str:
-    rows: dict[str, list[PortRow]] = {n: node_rows(resolve_node(m, n)) for n in sorted(m.nodes)}
+def _ledger(fleet: Fleet, chosen: list[str], whole_fleet: bool) -> str:
+    rows: dict[str, list[PortRow]] = {view.id: node_rows(view) for view in fleet.resolved.nodes}
     parts = ["# Port ledger\n"]
     if whole_fleet:
         parts.append("## Fleet\n\n" + fleet_tables(fleet_rows(r for n in rows.values() for r in n)))
     for node_id in chosen:
-        node = m.nodes[node_id]
-        parts.append(f"## {node_id}: {node.name} ({node.role}, {node.uptime})\n\n" + node_tables(rows[node_id]))
+        view = fleet.view(node_id)
+        parts.append(f"## {node_id}: {view.name} ({view.role}, {view.uptime})\n\n" + node_tables(rows[node_id]))
     return "\n".join(parts)
 
 
@@ -58,20 +40,20 @@ def _ledger(m: Manifests, chosen: list[str], whole_fleet: bool) -> str:
 @pass_ctx
 def command(c: Ctx, nodes: tuple[str, ...], next_class: str | None) -> None:
     """Print the port ledger (fleet, then each node) in the standard's tables; conflicts name both places."""
-    fleet, errors = _load(c)
+    fleet = _load(c)
     m = fleet.manifests
     if next_class is not None:
         port = next_free(m, next_class)
         if port is None:
             raise NodegenError(f"no free {next_class} port left in its range")
         click.echo(str(port))
-        _fail_on(c, [], errors)
+        _fail_on(c, [], fleet.errors)
         return
-    click.echo(_ledger(m, fleet.select(nodes, False, default_all=True), not nodes), nl=False)
+    click.echo(_ledger(fleet, fleet.select(nodes, False, default_all=True), not nodes), nl=False)
     found = conflicts(m)
     if found:
         click.echo("\n## Conflicts\n\n" + "".join(f"- {conflict}\n" for conflict in found), nl=False)
-    _fail_on(c, found, errors)
+    _fail_on(c, found, fleet.errors)
 
 
 def _fail_on(c: Ctx, found: list[Conflict], errors: list[Problem]) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import click
 
 from nodegen.commands.common import Ctx, all_opt, nodes_arg, orphans, pass_ctx
@@ -17,7 +14,6 @@ from nodegen.output import (
     stage_folders,
     write_root_files,
 )
-from nodegen.render import Files
 
 
 @click.command("render")
@@ -35,18 +31,9 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, force: bool) -> Non
     staged: list[Staged] = []
     # Each node is staged beside output/ as soon as it is rendered; nothing is swapped in before
     # every node has rendered and staged (a failed render removes the staging folders).
-    from nodegen.pipeline import ROOT
-
-    root_files: Files = {}
-
-    def rendered() -> Iterator[tuple[Path, Files]]:
-        for node_id, files in fleet.render_iter(chosen, root=True):
-            if node_id == ROOT:
-                root_files.update(files)
-            else:
-                yield out / node_id, files
-
-    for folder, result in stage_folders(rendered(), force=force):
+    rendering = fleet.render_all(chosen)
+    folders = ((out / node_id, files) for node_id, files in rendering.nodes)
+    for folder, result in stage_folders(folders, force=force):
         if isinstance(result, OutputError):
             failures.append(f"{folder.name}: {result}")
         else:
@@ -58,7 +45,7 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, force: bool) -> Non
     # Fleet-wide files describe every node, and every manifest was validated: keep them current
     # whichever nodes were named, so a partial render does not leave FLEET.md stale.
     try:
-        root = write_root_files(out, root_files, force=force)
+        root = write_root_files(out, rendering.fleet_files(), force=force)
         changed = root.changed
         click.echo("output: " + (f"{changed} fleet-wide file(s) written or removed" if changed else "up to date"))
     except OutputError as exc:

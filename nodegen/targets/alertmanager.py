@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nodegen.render import template
-from nodegen.resolve import ALERTMANAGER, NodeView
-from nodegen.validate import ALERTMANAGER_RECEIVER_ENV
+from nodegen.standard import ALERTMANAGER, ALERTMANAGER_RECEIVER_ENV
+from nodegen.templating import template
+from nodegen.view.resolve import NodeView
 
 PATH = "infra/alertmanager/alertmanager.yml"
 SECRETS_DIR = "/run/secrets"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from nodegen.model import AlertThresholds
-from nodegen.render import template
-from nodegen.resolve import NodeView
+from nodegen.load.model import AlertThresholds
+from nodegen.templating import template
+from nodegen.view.resolve import NodeView
 
 PATH = "infra/prometheus/alerts.yml"
 ON_DEMAND = "on-demand"

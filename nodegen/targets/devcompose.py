@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from nodegen.ports import dev_ports
-from nodegen.render import template
-from nodegen.resolve import NodeView, Svc
+from nodegen.templating import template
+from nodegen.view.ports import dev_ports
+from nodegen.view.resolve import NodeView, Svc
 
 PATH = "docker-compose.dev.yml"
 # Where services we build keep their code (their Dockerfiles' WORKDIR): the build context is mounted there.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from nodegen.diagram import node_diagram
-from nodegen.ports import node_rows, node_tables
-from nodegen.render import template
-from nodegen.resolve import NodeView
+from nodegen.templating import template
+from nodegen.view.diagram import node_diagram
+from nodegen.view.ports import node_rows, node_tables
+from nodegen.view.resolve import NodeView
 
 PATH = "docs/INFRASTRUCTURE.md"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nodegen.render import template
-from nodegen.resolve import NodeView
+from nodegen.templating import template
+from nodegen.view.resolve import NodeView
 
 PATH = ".env.example"
 PLACEHOLDER = "CHANGE_ME"

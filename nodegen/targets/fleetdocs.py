@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from nodegen.diagram import fleet_diagram
-from nodegen.ports import fleet_rows, fleet_tables, node_rows
-from nodegen.render import template
-from nodegen.resolve import FleetView
+from nodegen.templating import template
+from nodegen.view.diagram import fleet_diagram
+from nodegen.view.ports import fleet_rows, fleet_tables, node_rows
+from nodegen.view.resolve import FleetView
 
 PATH = "FLEET.md"
 

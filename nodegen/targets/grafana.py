@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from nodegen.render import template
-from nodegen.resolve import NodeView, Svc
+from nodegen.templating import template
+from nodegen.view.resolve import NodeView, Svc
 
 DATASOURCE = "infra/grafana/provisioning/datasources/prometheus.yml"
 PROVIDER = "infra/grafana/provisioning/dashboards/nodegen.yml"

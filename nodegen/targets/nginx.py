@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nodegen.render import template
-from nodegen.resolve import NodeView
+from nodegen.templating import template
+from nodegen.view.resolve import NodeView
 
 CONF = "infra/nginx/nginx.conf"
 CERTS_README = "infra/nginx/certs/README.md"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nodegen.render import template
-from nodegen.resolve import NodeView, Svc
+from nodegen.templating import template
+from nodegen.view.resolve import NodeView, Svc
 
 HEALTH_CHECK = "scripts/health-check.sh"
 BACKUP = "scripts/backup-db.sh"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 
-from nodegen.resolve import FleetView, NodeView, Svc
+from nodegen.view.resolve import FleetView, NodeView, Svc
 
 INTERNET = "internet"
 

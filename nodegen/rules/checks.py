@@ -7,79 +7,41 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from nodegen.loader import Manifests
-from nodegen.model import EnvVar, Service, ServiceOverride, Standard, Use
+from nodegen.load.manifests import Manifests
+from nodegen.load.model import EnvVar, Service, ServiceOverride, Standard, Use
+from nodegen.load.yamlio import Document, Loc
 from nodegen.problems import Problem
-from nodegen.yamlio import Document, Loc
-
-SERVICE_NAME = re.compile(r"[a-z][a-z0-9-]{1,38}", re.ASCII)
-PROJECT_NAME = re.compile(r"[a-z][a-z0-9]{1,30}", re.ASCII)
-NODE_ID = re.compile(r"[a-z][a-z0-9-]{1,30}", re.ASCII)
-ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}", re.ASCII)
-ROUTE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?", re.ASCII)
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*", re.ASCII)
-ABS_PATH = re.compile(r"/[A-Za-z0-9._/-]{0,200}", re.ASCII)
-REL_PATH = re.compile(r"(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_][A-Za-z0-9._/-]{0,200}", re.ASCII)
-HTTP_PATH = re.compile(r"/[A-Za-z0-9._/-]{0,100}", re.ASCII)
-IMAGE = re.compile(
-    r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@sha256:[a-f0-9]{64})?",
-    re.ASCII,
+from nodegen.standard import (
+    ABS_PATH,
+    ALERTMANAGER_RECEIVER_ENV,
+    CLASS_RANGE,
+    CONTROL,
+    ENV_NAME,
+    HOSTNAME,
+    HTTP_PATH,
+    IMAGE,
+    NODE_ID,
+    PROJECT_NAME,
+    REL_PATH,
+    ROUTE,
+    SECRET_NAME,
+    SECRET_VALUE,
+    SERVICE_NAME,
+    is_ip,
+    is_ipv4,
+    parse_bind,
+    parse_range,
+    service_ports,
+    short_name,
+    use_of,
 )
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1 (Compose refuses C1 too)
-SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL)", re.ASCII)
-SECRET_VALUE = [
-    (re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.I), "a URL with credentials"),
-    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
-    (re.compile(r"\b(ghp|gho|ghs|github_pat|glpat|xox[abpr]|sk|sk_live|rk_live)[-_][A-Za-z0-9_-]{16,}"),
-     "an API token"),
-    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\."), "a JSON Web Token"),
-]
-CLASS_RANGE = {"mvp": "mvp", "utility": "utility", "multimodal": "utility", "dagi": "dagi"}
+from nodegen.topology import node_runs, node_service_entries
 
 Rule = Callable[[Manifests], Iterator[Problem]]
 
 
 def _svc(name: str, *rest: str | int) -> Loc:
     return ("services", name, *rest)
-
-
-def node_service_entries(m: Manifests, node_id: str) -> Iterator[tuple[int, str, ServiceOverride | None]]:
-    """(index, service name, override) for each entry of a node's services list."""
-    for i, entry in enumerate(m.nodes[node_id].services):
-        if isinstance(entry, str):
-            yield i, entry, None
-        else:
-            for name, override in entry.items():
-                yield i, name, override
-
-
-def node_runs(m: Manifests, node_id: str) -> list[str]:
-    return list(m.once(("runs", node_id), lambda: tuple(name for _, name, _ in node_service_entries(m, node_id))))
-
-
-def use_of(value: str | Use) -> Use:
-    return value if isinstance(value, Use) else Use(node=value)
-
-
-def parse_range(text: str) -> tuple[int, int] | None:
-    match = re.fullmatch(r"([0-9]{1,5})-([0-9]{1,5})", text)
-    if not match:
-        return None
-    low, high = int(match[1]), int(match[2])
-    return (low, high) if 1 <= low <= high <= 65535 else None
-
-
-def service_ports(svc: Service) -> list[tuple[Loc, int]]:
-    """Every container port a service listens on, with where it is written."""
-    ports: list[tuple[Loc, int]] = [(("port",), svc.port)]
-    if svc.health.port is not None and svc.health.port != svc.port:
-        ports.append((("health", "port"), svc.health.port))
-    if svc.metrics.port is not None and svc.metrics.port != svc.port:
-        ports.append((("metrics", "port"), svc.metrics.port))
-    return ports
 
 
 # --- name-format --------------------------------------------------------------------------
@@ -107,11 +69,6 @@ def check_names(m: Manifests) -> Iterator[Problem]:
     for node_id, doc in m.node_docs.items():
         if not NODE_ID.fullmatch(node_id):
             yield doc.problem(("node",), "name-format", f"node id {node_id!r} must match ^[a-z][a-z0-9-]{{1,30}}$")
-
-
-def short_name(service: str) -> str:
-    """The service's name in labels and metrics: agents-service -> agents."""
-    return service[: -len("-service")] if service.endswith("-service") else service
 
 
 # --- port-class / port-conflict --------------------------------------------------------------
@@ -179,7 +136,7 @@ def _node_host_ports(m: Manifests, node_id: str, http_port: int, https_port: int
     # A host port is taken per address: 127.0.0.1:3000 and [::1]:3000 can both be bound. The gateway
     # listens on every address unless `listen` says otherwise (None stands for every address).
     listen = m.nodes[node_id].gateway.listen
-    gw_addr = ipaddress.ip_address(listen) if listen is not None and _is_ip(listen) else None
+    gw_addr = ipaddress.ip_address(listen) if listen is not None and is_ip(listen) else None
     taken: dict[tuple[Any, int], str] = {(gw_addr, http_port): "the gateway", (gw_addr, https_port): "the gateway"}
     for i, name, override in node_service_entries(m, node_id):
         svc = m.fleet.services.get(name)
@@ -205,19 +162,6 @@ def _publish_loc(i: int, name: str, override: ServiceOverride | None, j: int) ->
     if override is not None and override.publish is not None:
         return ("services", i, name, "publish", j)
     return ("services", i)
-
-
-def parse_bind(text: str) -> tuple[str, int] | None:
-    """'127.0.0.1:3000' or '[::1]:3000' -> (address, port)."""
-    match = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[0-9.]+):([0-9]{1,5})", text)
-    if not match:
-        return None
-    try:
-        ipaddress.ip_address(match[1].strip("[]"))
-    except ValueError:
-        return None
-    port = int(match[2])
-    return (match[1], port) if 1 <= port <= 65535 else None  # 0 would be a random host port
 
 
 # --- health / metrics --------------------------------------------------------------------------
@@ -260,7 +204,7 @@ def check_public_ports(m: Manifests) -> Iterator[Problem]:
                 yield from _bind_problem(doc, ("services", i, name, "publish", j), name, bind, found.gateway)
     for node_id, node in m.nodes.items():
         listen = node.gateway.listen
-        if listen is not None and not _is_ipv4(listen):
+        if listen is not None and not is_ipv4(listen):
             yield m.node_docs[node_id].problem(("gateway", "listen"), "value-syntax",
                                                f"gateway listen {listen!r} is not an IPv4 address")
 
@@ -276,19 +220,6 @@ def _bind_problem(doc: Document, loc: Loc, name: str, bind: str, gateway: bool) 
     if not ipaddress.ip_address(parsed[0].strip("[]")).is_loopback:
         yield doc.problem(loc, "public-port",
                           f"{name}: only the gateway publishes ports; {bind!r} must bind a loopback address")
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_ipv4(text: str) -> bool:
-    """nginx and compose get the gateway's listen and resolver addresses unbracketed: IPv6 would not parse."""
-    return _is_ip(text) and ":" not in text
 
 
 # --- dependencies -----------------------------------------------------------------------------
@@ -412,7 +343,7 @@ def _check_use_access(m: Manifests, node_id: str, name: str, use: Use) -> Iterat
     # The one exception to "only the gateway publishes": a bind on the serving node's private address.
     for target, where in ((use.node, (*loc, "via")), (use.fallback, (*loc, "fallback"))):
         serving = m.nodes.get(target) if target is not None else None
-        if serving is None or not _is_ip(serving.address):
+        if serving is None or not is_ip(serving.address):
             continue
         ip = ipaddress.ip_address(serving.address)
         if ip.is_global or ip.is_unspecified or ip.is_multicast:
@@ -574,7 +505,7 @@ def check_values(m: Manifests) -> Iterator[Problem]:
 def _node_values(doc: Document, node: Any) -> Iterator[Problem]:
     if not HOSTNAME.fullmatch(node.domain):
         yield doc.problem(("domain",), "value-syntax", f"domain {node.domain!r} is not a lowercase DNS name")
-    if not _is_ip(node.address):
+    if not is_ip(node.address):
         yield doc.problem(("address",), "value-syntax", f"address {node.address!r} is not an IP address")
     resolver = node.gateway.resolver
     if not resolver.split() or not all(_resolver_ok(part) for part in resolver.split()):
@@ -592,8 +523,8 @@ def _node_values(doc: Document, node: Any) -> Iterator[Problem]:
 def _resolver_ok(part: str) -> bool:
     address, colon, port = part.partition(":")
     if not colon:
-        return _is_ipv4(address)
-    return _is_ipv4(address) and re.fullmatch(r"[0-9]{1,5}", port) is not None and 1 <= int(port) <= 65535
+        return is_ipv4(address)
+    return is_ipv4(address) and re.fullmatch(r"[0-9]{1,5}", port) is not None and 1 <= int(port) <= 65535
 
 
 def _control_chars(doc: Document, data: Any, loc: Loc) -> Iterator[Problem]:
@@ -610,10 +541,6 @@ def _control_chars(doc: Document, data: Any, loc: Loc) -> Iterator[Problem]:
 
 
 # --- alerting and secret files ----------------------------------------------------------------------
-
-# The receivers' webhook URLs, handed to Alertmanager as files (targets/alertmanager.py routes to them).
-ALERTMANAGER_RECEIVER_ENV = ("ALERTMANAGER_PAGE_WEBHOOK_URL", "ALERTMANAGER_NOTIFY_WEBHOOK_URL")
-
 
 def check_alerting(m: Manifests) -> Iterator[Problem]:
     fd = m.fleet_doc

@@ -5,18 +5,15 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union, cast
+from typing import Any, Union
 
 from pydantic import BaseModel, ValidationError
 
-from nodegen.model import Fleet, Node
+from nodegen.load.model import Fleet, Node
+from nodegen.load.yamlio import Document, Loc, load
 from nodegen.problems import Problem
 from nodegen.workspace import Workspace
-from nodegen.yamlio import Document, Loc, load
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -28,15 +25,6 @@ class Manifests:
     node_docs: dict[str, Document] = field(default_factory=dict)
     nodes: dict[str, Node] = field(default_factory=dict)
     unreadable: set[str] = field(default_factory=set)  # node ids whose manifest did not load (reported already)
-    # Derived facts (who runs what, cross-node edges, resolved views) computed once per load:
-    # without it, fleet-wide questions asked per node make rendering quadratic in the fleet size.
-    memo: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    def once(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """compute() the first time key is asked for, the remembered value after that."""
-        if key not in self.memo:
-            self.memo[key] = compute()
-        return cast(T, self.memo[key])
 
 
 def load_manifests(ws: Workspace) -> tuple[Manifests | None, list[Problem]]:

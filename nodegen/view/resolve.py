@@ -1,16 +1,21 @@
-"""The frozen, fully derived view of a node that templates render: defaults merged, names computed."""
+"""The frozen, fully derived view of the fleet and each node that targets render: defaults merged, names computed.
+
+Built once per run, eagerly, after the manifests validated (resolve_fleet); nothing below is computed later.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from nodegen.loader import Manifests
-from nodegen.model import EnvVar, GatewaySettings, Service, ServiceOverride, Standard
-from nodegen.topology import Edge, edges, edges_to, host_port, private_consumers, prometheus_nodes, related_nodes
-from nodegen.validate import node_service_entries, parse_bind, short_name, use_of
+from nodegen.load.manifests import Manifests
+from nodegen.load.model import EnvVar, GatewaySettings, Service, ServiceOverride, Standard
+from nodegen.standard import ALERTMANAGER, host_port, parse_bind, short_name, use_of
+from nodegen.topology import Edge, Topology, node_service_entries, topology
 
 ROLE_LOG_LEVEL = {"dev": "DEBUG"}
-ALERTMANAGER = "alertmanager"  # the catalog service `alertmanager: true` places beside Prometheus
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,7 @@ class NodeView:
     scrape_remote: tuple[RemoteScrape, ...] = ()
     metrics_allow: tuple[str, ...] = ()  # private addresses of the Prometheus nodes that scrape this node
     dev_overrides: bool = False
+    manifest: str = ""  # the node's own manifest, as problems name it
 
     @property
     def regenerate(self) -> str:
@@ -217,12 +223,24 @@ def env_url_name(service: str) -> str:
     return service.upper().replace("-", "_") + "_URL"
 
 
-def resolve_node(m: Manifests, node_id: str, *, scrape: bool = True) -> NodeView:
-    """The node as templates see it (computed once per load); assumes the manifests validated cleanly."""
-    return m.once(("view", node_id, scrape), lambda: _resolve_node(m, node_id, scrape))
+@dataclass
+class _Build:
+    """What building every node's view shares: the manifests, their topology, the catalog's env, once each."""
+
+    m: Manifests
+    topo: Topology
+    catalog_env: dict[str, dict[str, Env]] = dataclasses.field(default_factory=dict)
+
+    def env_of(self, name: str, svc: Service) -> dict[str, Env]:
+        """The catalog's own variables of a service: the same on every node, so built once."""
+        if name not in self.catalog_env:
+            self.catalog_env[name] = {var: _env_entry(var, raw) for var, raw in svc.env.items()}
+        return self.catalog_env[name]
 
 
-def _resolve_node(m: Manifests, node_id: str, scrape: bool) -> NodeView:
+def _resolve_node(b: _Build, node_id: str) -> NodeView:
+    """One node's view, without the other nodes' services it scrapes (added by resolve_fleet)."""
+    m = b.m
     node = m.nodes[node_id]
     runs = {name: override for _, name, override in node_service_entries(m, node_id)}
     if m.fleet.alertmanager and "prometheus" in runs and ALERTMANAGER in m.fleet.services:
@@ -231,7 +249,7 @@ def _resolve_node(m: Manifests, node_id: str, scrape: bool) -> NodeView:
     remotes = tuple(_remote(m, node_id, name, gateway_name) for name in sorted(node.uses))
     log_level = ROLE_LOG_LEVEL.get(node.role, "INFO")
     services = tuple(
-        _service(m, node_id, name, m.fleet.services[name], runs[name], set(runs), remotes)
+        _service(b, node_id, name, m.fleet.services[name], runs[name], set(runs), remotes)
         for name in sorted(runs)
     )
     return NodeView(
@@ -247,13 +265,13 @@ def _resolve_node(m: Manifests, node_id: str, scrape: bool) -> NodeView:
         remotes=remotes,
         gateway=node.gateway,
         standard=m.fleet.standard,
-        sources=(m.fleet_doc.path, *(m.node_docs[n].path for n in sorted({node_id, *related_nodes(m, node_id)}))),
+        sources=(m.fleet_doc.path, *(m.node_docs[n].path for n in sorted({node_id, *b.topo.related_nodes(node_id)}))),
         log_level=log_level,
         network=f"{m.fleet.project}_net",
-        users=tuple(User(e.consumer, e.service, e.via, e.kind) for e in edges_to(m, node_id)),
-        scrape_remote=_scrape_remote(m, node_id) if scrape else (),
-        metrics_allow=tuple(m.nodes[n].address for n in prometheus_nodes(m) if n != node_id),
+        users=tuple(User(e.consumer, e.service, e.via, e.kind) for e in b.topo.edges_to(node_id)),
+        metrics_allow=tuple(m.nodes[n].address for n in b.topo.scrapers if n != node_id),
         dev_overrides=node.role == "dev" if node.dev_overrides is None else node.dev_overrides,
+        manifest=m.node_docs[node_id].path,
     )
 
 
@@ -284,25 +302,24 @@ def _endpoint(m: Manifests, serving: str, svc: Service, via: str) -> Endpoint:
     return Endpoint(serving, "https", other.domain, other.gateway.https_port, f"/api/{svc.route}", other.domain)
 
 
-def _scrape_remote(m: Manifests, node_id: str) -> tuple[RemoteScrape, ...]:
-    """Every other node's scraped services, when this node runs Prometheus (through their gateways)."""
-    if node_id not in prometheus_nodes(m):
-        return ()
+def _scrape_remote(m: Manifests, node_id: str, views: Mapping[str, NodeView]) -> tuple[RemoteScrape, ...]:
+    """Every other node's scraped services, for a node that runs Prometheus (through their gateways)."""
     out: list[RemoteScrape] = []
     for other_id in sorted(m.nodes):
         if other_id == node_id:
             continue
         other = m.nodes[other_id]
         target = host_port(other.address, other.gateway.https_port)
-        for svc in resolve_node(m, other_id, scrape=False).scraped:
+        for svc in views[other_id].scraped:
             out.append(RemoteScrape(other_id, other.name, other.role, other.uptime, target, other.domain, svc))
     return tuple(out)
 
 
 def _service(
-    m: Manifests, node_id: str, name: str, svc: Service, override: ServiceOverride | None,
+    b: _Build, node_id: str, name: str, svc: Service, override: ServiceOverride | None,
     runs: set[str], remotes: tuple[Remote, ...],
 ) -> Svc:
+    m = b.m
     project = m.fleet.project
     node = m.nodes[node_id]
     phase = svc.phase or svc.class_
@@ -338,7 +355,7 @@ def _service(
         route=svc.route,
         websocket=tuple(sorted(svc.websocket)),  # the output must not depend on manifest order
         depends=tuple(sorted(n for n in svc.needs if n in runs)),
-        env=_env(m, name, svc, override, runs, remotes, node.role),
+        env=_env(b, name, svc, override, runs, remotes, node.role),
         volume=f"{name}_data" if svc.data else None,
         data=svc.data,
         mounts=tuple(sorted(svc.mounts.items())),
@@ -346,7 +363,7 @@ def _service(
         labels=labels,
         title=svc.title or name,
         note=svc.note if svc.note is not None else svc.description,
-        private_for=private_consumers(m, node_id, name),
+        private_for=b.topo.private_consumers(node_id, name),
         remote_needs=tuple(sorted(n for n in svc.needs if any(r.service == n for r in remotes))),
     )
 
@@ -362,12 +379,12 @@ def _health_test(svc: Service, gw: GatewaySettings) -> tuple[str, ...]:
 
 
 def _env(
-    m: Manifests, name: str, svc: Service, override: ServiceOverride | None, runs: set[str],
+    b: _Build, name: str, svc: Service, override: ServiceOverride | None, runs: set[str],
     remotes: tuple[Remote, ...], role: str,
 ) -> tuple[Env, ...]:
     out: dict[str, Env] = {}
     for need in svc.needs:
-        target = m.fleet.services.get(need)
+        target = b.m.fleet.services.get(need)
         if target is None or target.protocol == "tcp":
             continue
         remote = next((r for r in remotes if r.service == need), None)
@@ -378,7 +395,7 @@ def _env(
         default = ROLE_LOG_LEVEL.get(role, "INFO")
         out["LOG_LEVEL"] = Env("LOG_LEVEL", None, False, "log level: DEBUG only in dev", default)
     if override is None:  # the catalog's own variables are the same on every node: built once
-        out.update(m.once(("catalog_env", name), lambda: {var: _env_entry(var, raw) for var, raw in svc.env.items()}))
+        out.update(b.env_of(name, svc))
     else:
         merged = dict(svc.env)
         merged.update(override.env)
@@ -397,25 +414,37 @@ def _env_entry(var: str, raw: str | int | bool | EnvVar) -> Env:
 
 @dataclass(frozen=True)
 class FleetView:
-    """Everything the fleet-wide files need: every node's view and the edges between nodes."""
+    """The whole validated fleet as targets see it: every node's view and the edges between nodes."""
 
     project: str
     domain: str
-    nodes: tuple[NodeView, ...]
+    nodes: tuple[NodeView, ...]  # sorted by id
     edges: tuple[Edge, ...]
     sources: tuple[str, ...]
     regenerate: str = "nodegen render --all"
 
+    @functools.cached_property
+    def _by_id(self) -> dict[str, NodeView]:
+        return {n.id: n for n in self.nodes}
+
     def node(self, node_id: str) -> NodeView:
-        return next(n for n in self.nodes if n.id == node_id)
+        return self._by_id[node_id]
+
+    @property
+    def node_ids(self) -> list[str]:
+        return [n.id for n in self.nodes]
 
 
 def resolve_fleet(m: Manifests) -> FleetView:
-    """The whole fleet as the fleet-wide templates see it; assumes the manifests validated cleanly."""
+    """The fleet and every node as templates see them, built once; assumes the manifests validated cleanly."""
+    b = _Build(m, topology(m))
+    views = {node_id: _resolve_node(b, node_id) for node_id in sorted(m.nodes)}
+    for node_id in b.topo.scrapers:
+        views[node_id] = dataclasses.replace(views[node_id], scrape_remote=_scrape_remote(m, node_id, views))
     return FleetView(
         project=m.fleet.project,
         domain=m.fleet.domain,
-        nodes=tuple(resolve_node(m, n) for n in sorted(m.nodes)),
-        edges=tuple(edges(m)),
+        nodes=tuple(views.values()),
+        edges=b.topo.edges,
         sources=(m.fleet_doc.path, *(m.node_docs[n].path for n in sorted(m.nodes))),
     )

@@ -1,0 +1,1 @@
+"""Stage 2, the standard's rules over loaded manifests (checks), the port ledger (ports), their ids (catalogue)."""

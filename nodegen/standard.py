@@ -1,0 +1,99 @@
+"""The standard's vocabulary: name and value shapes, port classes, binds, secret shapes; no rules, no I/O."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from nodegen.load.model import Service, Use
+from nodegen.load.yamlio import Loc
+
+SERVICE_NAME = re.compile(r"[a-z][a-z0-9-]{1,38}", re.ASCII)
+PROJECT_NAME = re.compile(r"[a-z][a-z0-9]{1,30}", re.ASCII)
+NODE_ID = re.compile(r"[a-z][a-z0-9-]{1,30}", re.ASCII)
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}", re.ASCII)
+ROUTE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?", re.ASCII)
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*", re.ASCII)
+ABS_PATH = re.compile(r"/[A-Za-z0-9._/-]{0,200}", re.ASCII)
+REL_PATH = re.compile(r"(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_][A-Za-z0-9._/-]{0,200}", re.ASCII)
+HTTP_PATH = re.compile(r"/[A-Za-z0-9._/-]{0,100}", re.ASCII)
+IMAGE = re.compile(
+    r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@sha256:[a-f0-9]{64})?",
+    re.ASCII,
+)
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1 (Compose refuses C1 too)
+SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL)", re.ASCII)
+SECRET_VALUE = [
+    (re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.I), "a URL with credentials"),
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
+    (re.compile(r"\b(ghp|gho|ghs|github_pat|glpat|xox[abpr]|sk|sk_live|rk_live)[-_][A-Za-z0-9_-]{16,}"),
+     "an API token"),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\."), "a JSON Web Token"),
+]
+CLASS_RANGE = {"mvp": "mvp", "utility": "utility", "multimodal": "utility", "dagi": "dagi"}
+# The receivers' webhook URLs, handed to Alertmanager as files (targets/alertmanager.py routes to them).
+ALERTMANAGER_RECEIVER_ENV = ("ALERTMANAGER_PAGE_WEBHOOK_URL", "ALERTMANAGER_NOTIFY_WEBHOOK_URL")
+ALERTMANAGER = "alertmanager"  # the catalog service `alertmanager: true` places beside Prometheus
+PROMETHEUS = "prometheus"
+
+
+def short_name(service: str) -> str:
+    """The service's name in labels and metrics: agents-service -> agents."""
+    return service[: -len("-service")] if service.endswith("-service") else service
+
+
+def parse_range(text: str) -> tuple[int, int] | None:
+    match = re.fullmatch(r"([0-9]{1,5})-([0-9]{1,5})", text)
+    if not match:
+        return None
+    low, high = int(match[1]), int(match[2])
+    return (low, high) if 1 <= low <= high <= 65535 else None
+
+
+def service_ports(svc: Service) -> list[tuple[Loc, int]]:
+    """Every container port a service listens on, with where it is written."""
+    ports: list[tuple[Loc, int]] = [(("port",), svc.port)]
+    if svc.health.port is not None and svc.health.port != svc.port:
+        ports.append((("health", "port"), svc.health.port))
+    if svc.metrics.port is not None and svc.metrics.port != svc.port:
+        ports.append((("metrics", "port"), svc.metrics.port))
+    return ports
+
+
+def parse_bind(text: str) -> tuple[str, int] | None:
+    """'127.0.0.1:3000' or '[::1]:3000' -> (address, port)."""
+    match = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[0-9.]+):([0-9]{1,5})", text)
+    if not match:
+        return None
+    try:
+        ipaddress.ip_address(match[1].strip("[]"))
+    except ValueError:
+        return None
+    port = int(match[2])
+    return (match[1], port) if 1 <= port <= 65535 else None  # 0 would be a random host port
+
+
+def host_port(address: str, port: int) -> str:
+    """address:port, with an IPv6 address in brackets."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def is_ipv4(text: str) -> bool:
+    """nginx and compose get the gateway's listen and resolver addresses unbracketed: IPv6 would not parse."""
+    return is_ip(text) and ":" not in text
+
+
+def use_of(value: str | Use) -> Use:
+    """A node's `uses` entry in its long form."""
+    return value if isinstance(value, Use) else Use(node=value)
