@@ -229,9 +229,16 @@ def test_port_conflict_two_loopback_publishes(tmp_path: Path) -> None:
     fleet = FLEET + WEB.format(port=7002) + "    publish: ['127.0.0.1:7000']\n"
     node = sub(NODE, "services: [postgres, gateway, api]",
                "services:\n  - postgres\n  - gateway\n  - api: {publish: ['127.0.0.1:7000']}\n  - web")
-    check(tmp_path, f"{N}:11:5: error[port-conflict] web: host port 7000 is already published by api",
+    check(tmp_path, f"{N}:11:5: error[port-conflict] web: host port 7000 is already published by api ({N}:10:21)",
           fleet=fleet, node=node)
 
+
+def test_port_conflict_private_bind_on_the_gateway_port(tmp_path: Path) -> None:
+    # One ledger for validate and `nodegen ports`: a bind on the serving node's private address for another
+    # node takes that host port too.
+    node = sub(NODE, "[postgres, gateway, api]", "[gateway, api]") + "uses: {postgres: {node: n2, via: private}}\n"
+    check(tmp_path, f"{N}:8:34: error[port-conflict] postgres for n1: host port 5432 is already published by "
+          "the gateway", node=node, more={N2: NODE2 + "gateway: {http_port: 5432}\n"})
 
 # --- name-format ---------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from nodegen.commands.common import Ctx, pass_ctx
 from nodegen.errors import NodegenError
 from nodegen.pipeline import Fleet, load_fleet
 from nodegen.problems import Problem, format_problems
-from nodegen.rules.ports import NEXT_CLASSES, Conflict, conflicts, next_free
+from nodegen.rules.ports import NEXT_CLASSES, next_free
 from nodegen.view.ports import PortRow, fleet_rows, fleet_tables, node_rows, node_tables
 
 # A fleet whose only problems are these still gets its ledger: it is how a clash is found and fixed.
@@ -39,7 +39,7 @@ def _ledger(fleet: Fleet, chosen: list[str], whole_fleet: bool) -> str:
               help="print the next free port of this class across the fleet, and nothing else")
 @pass_ctx
 def command(c: Ctx, nodes: tuple[str, ...], next_class: str | None) -> None:
-    """Print the port ledger (fleet, then each node) in the standard's tables; conflicts name both places."""
+    """Print the port ledger (fleet, then each node) in the standard's tables; conflicts are located problems."""
     fleet = _load(c)
     m = fleet.manifests
     if next_class is not None:
@@ -47,18 +47,14 @@ def command(c: Ctx, nodes: tuple[str, ...], next_class: str | None) -> None:
         if port is None:
             raise NodegenError(f"no free {next_class} port left in its range")
         click.echo(str(port))
-        _fail_on(c, [], fleet.errors)
-        return
-    click.echo(_ledger(fleet, fleet.select(nodes, False, default_all=True), not nodes), nl=False)
-    found = conflicts(m)
-    if found:
-        click.echo("\n## Conflicts\n\n" + "".join(f"- {conflict}\n" for conflict in found), nl=False)
-    _fail_on(c, found, fleet.errors)
+    else:
+        click.echo(_ledger(fleet, fleet.select(nodes, False, default_all=True), not nodes), nl=False)
+    _fail_on(c, fleet.errors)
 
 
-def _fail_on(c: Ctx, found: list[Conflict], errors: list[Problem]) -> None:
-    """Exit 1 after the output when the fleet has port problems: what was printed is still worth reading."""
+def _fail_on(c: Ctx, errors: list[Problem]) -> None:
+    """Exit 1 after the output when the fleet has port problems (the ledger's conflicts among them, each
+    located): what was printed is still worth reading."""
     if errors:
         click.echo(format_problems(errors, c.format), err=True)
-    if found or errors:
-        raise NodegenError(f"{len(found)} port conflict(s), {len(errors)} port problem(s)")
+        raise NodegenError(f"{len(errors)} port problem(s)")

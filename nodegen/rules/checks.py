@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from nodegen.load.manifests import Manifests
-from nodegen.load.model import EnvVar, Service, ServiceOverride, Standard, Use
+from nodegen.load.model import EnvVar, Service, Standard, Use
 from nodegen.load.yamlio import Document, Loc
 from nodegen.problems import Problem
+from nodegen.rules.ports import check_port_conflicts
 from nodegen.standard import (
     ABS_PATH,
     ALERTMANAGER_RECEIVER_ENV,
@@ -71,7 +72,7 @@ def check_names(m: Manifests) -> Iterator[Problem]:
             yield doc.problem(("node",), "name-format", f"node id {node_id!r} must match ^[a-z][a-z0-9-]{{1,30}}$")
 
 
-# --- port-class / port-conflict --------------------------------------------------------------
+# --- port-class (port-conflict: rules/ports.py) --------------------------------------------------------------
 
 def check_port_classes(m: Manifests) -> Iterator[Problem]:
     fd, std = m.fleet_doc, m.fleet.standard
@@ -109,59 +110,6 @@ def _port_class_problem(
     if cls in ranges and not ranges[cls][0] <= port <= ranges[cls][1]:
         low, high = ranges[cls]
         yield fd.problem(where, "port-class", f"{name}: port {port} is outside the {svc.class_} range {low}-{high}")
-
-
-def check_port_conflicts(m: Manifests) -> Iterator[Problem]:
-    fd = m.fleet_doc
-    owner: dict[int, tuple[str, Loc]] = {}
-    for name, svc in m.fleet.services.items():
-        if svc.gateway:
-            continue  # the gateway's 80/443 are per-node settings, checked below
-        for loc, port in service_ports(svc):
-            if port in owner and owner[port][0] != name:
-                other, other_loc = owner[port]
-                line, col = fd.where(_svc(other, *other_loc))
-                yield fd.problem(_svc(name, *loc), "port-conflict",
-                                 f"{name}: port {port} is already used by {other} ({fd.path}:{line}:{col})")
-            owner.setdefault(port, (name, loc))
-    for node_id, node in m.nodes.items():
-        yield from _node_host_ports(m, node_id, node.gateway.http_port, node.gateway.https_port)
-
-
-def _node_host_ports(m: Manifests, node_id: str, http_port: int, https_port: int) -> Iterator[Problem]:
-    doc = m.node_docs[node_id]
-    if http_port == https_port:
-        yield doc.problem(("gateway", "https_port"), "port-conflict",
-                          f"gateway http_port and https_port are both {http_port}")
-    # A host port is taken per address: 127.0.0.1:3000 and [::1]:3000 can both be bound. The gateway
-    # listens on every address unless `listen` says otherwise (None stands for every address).
-    listen = m.nodes[node_id].gateway.listen
-    gw_addr = ipaddress.ip_address(listen) if listen is not None and is_ip(listen) else None
-    taken: dict[tuple[Any, int], str] = {(gw_addr, http_port): "the gateway", (gw_addr, https_port): "the gateway"}
-    for i, name, override in node_service_entries(m, node_id):
-        svc = m.fleet.services.get(name)
-        if svc is None:
-            continue
-        for j, bind in enumerate(_publish_of(svc, override)):
-            parsed = parse_bind(bind)
-            if parsed is None:
-                continue
-            key = (ipaddress.ip_address(parsed[0].strip("[]")), parsed[1])
-            owner = taken.get((None, parsed[1])) or taken.get(key)
-            if owner is not None:
-                yield doc.problem(_publish_loc(i, name, override, j), "port-conflict",
-                                  f"{name}: host port {parsed[1]} is already published by {owner}")
-            taken.setdefault(key, name)
-
-
-def _publish_of(svc: Service, override: ServiceOverride | None) -> list[str]:
-    return override.publish if override is not None and override.publish is not None else svc.publish
-
-
-def _publish_loc(i: int, name: str, override: ServiceOverride | None, j: int) -> Loc:
-    if override is not None and override.publish is not None:
-        return ("services", i, name, "publish", j)
-    return ("services", i)
 
 
 # --- health / metrics --------------------------------------------------------------------------

@@ -1,109 +1,129 @@
-"""The port ledger: every port the fleet takes, from the manifests, its conflicts located, and the next free one."""
+"""The port ledger: every port the fleet takes, read from the manifests, its conflicts as located problems.
+
+One ledger, two readers: the port-conflict rule (validate) and `nodegen ports` (its conflicts and
+the next free port of a class).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from nodegen.load.manifests import Manifests
+from nodegen.load.model import Service, ServiceOverride
 from nodegen.load.yamlio import Document, Loc
-from nodegen.standard import CLASS_RANGE, parse_bind, parse_range, service_ports
+from nodegen.problems import Problem
+from nodegen.standard import CLASS_RANGE, is_ip, parse_bind, parse_range, service_ports
 from nodegen.topology import Topology, node_service_entries, topology
 
 NEXT_CLASSES = ("mvp", "utility", "multimodal", "dagi")
+RULE = "port-conflict"
 
 
 @dataclass(frozen=True)
-class Conflict:
-    """Two owners of one port, each with where it is written."""
+class Bind:
+    """One host port a node's files take, on one address (None: every address), and where it is written."""
 
+    address: Any  # an ipaddress address, or None for every address
     port: int
-    scope: str  # "catalog" or a node id
-    first: str
-    second: str
-
-    def __str__(self) -> str:
-        return f"port {self.port} ({self.scope}): {self.first} and {self.second}"
+    owner: str
+    doc: Document
+    loc: Loc
 
 
-
-# --- conflicts --------------------------------------------------------------------------------------
-
-def _at(doc: Document, loc: Loc, what: str) -> str:
-    line, col = doc.where(loc)
-    return f"{what} ({doc.path}:{line}:{col})"
+def publish_of(svc: Service, override: ServiceOverride | None) -> list[str]:
+    """What a service publishes on a node: the node's override, else the catalog's."""
+    return override.publish if override is not None and override.publish is not None else svc.publish
 
 
-def catalog_conflicts(m: Manifests) -> list[Conflict]:
-    """Two catalog services listening on the same port."""
+def _publish_loc(i: int, name: str, override: ServiceOverride | None, j: int) -> Loc:
+    if override is not None and override.publish is not None:
+        return ("services", i, name, "publish", j)
+    return ("services", i)
+
+
+def host_binds(m: Manifests, topo: Topology, node_id: str) -> Iterator[Bind]:
+    """The gateway's ports, every publish and every bind on the private address for another node."""
+    node, doc = m.nodes[node_id], m.node_docs[node_id]
+    # A host port is taken per address: 127.0.0.1:3000 and [::1]:3000 can both be bound. The gateway
+    # listens on every address unless `listen` says otherwise.
+    listen = node.gateway.listen
+    gw_addr = ipaddress.ip_address(listen) if listen is not None and is_ip(listen) else None
+    for key in ("http_port", "https_port"):
+        yield Bind(gw_addr, getattr(node.gateway, key), "the gateway", doc, ("gateway", key))
+    address = ipaddress.ip_address(node.address) if is_ip(node.address) else None
+    for i, name, override in node_service_entries(m, node_id):
+        svc = m.fleet.services.get(name)
+        if svc is None:
+            continue
+        for j, bind in enumerate(publish_of(svc, override)):
+            parsed = parse_bind(bind)
+            if parsed is not None:
+                at = ipaddress.ip_address(parsed[0].strip("[]"))
+                yield Bind(at, parsed[1], name, doc, _publish_loc(i, name, override, j))
+        for consumer in topo.private_consumers(node_id, name):
+            if address is not None:
+                yield Bind(address, svc.port, f"{name} for {consumer}", m.node_docs[consumer], ("uses", name, "via"))
+
+
+def host_conflicts(m: Manifests, topo: Topology, node_id: str) -> Iterator[Problem]:
+    """Two binds of one node on the same host port and overlapping addresses."""
+    gw = m.nodes[node_id].gateway
+    if gw.http_port == gw.https_port:
+        yield m.node_docs[node_id].problem(("gateway", "https_port"), RULE,
+                                           f"gateway http_port and https_port are both {gw.http_port}")
+    taken: dict[tuple[Any, int], Bind] = {}
+    for i, bind in enumerate(host_binds(m, topo, node_id)):
+        first = taken.get((None, bind.port)) or taken.get((bind.address, bind.port))
+        if first is not None and i >= 2:  # the gateway's own two ports are compared above
+            yield bind.doc.problem(bind.loc, RULE, f"{bind.owner}: host port {bind.port} is already published by "
+                                   + _located(first))
+        taken.setdefault((bind.address, bind.port), bind)
+
+
+def _located(bind: Bind) -> str:
+    """The first owner of a port, with where its bind is written (the gateway's ports are its node's settings)."""
+    if bind.owner == "the gateway":
+        return bind.owner
+    line, col = bind.doc.where(bind.loc)
+    return f"{bind.owner} ({bind.doc.path}:{line}:{col})"
+
+
+def catalog_conflicts(m: Manifests) -> Iterator[Problem]:
+    """Two catalog services listening on the same port (the gateway's 80/443 are per-node settings)."""
     fd = m.fleet_doc
-    owner: dict[int, str] = {}
-    out: list[Conflict] = []
+    owner: dict[int, tuple[str, Loc]] = {}
     for name, svc in m.fleet.services.items():
         if svc.gateway:
             continue
         for loc, port in service_ports(svc):
-            here = _at(fd, ("services", name, *loc), name)
-            if port in owner and not owner[port].startswith(f"{name} ("):
-                out.append(Conflict(port, "catalog", owner[port], here))
-            owner.setdefault(port, here)
-    return out
+            if port in owner and owner[port][0] != name:
+                other, other_loc = owner[port]
+                line, col = fd.where(("services", other, *other_loc))
+                yield fd.problem(("services", name, *loc), RULE,
+                                 f"{name}: port {port} is already used by {other} ({fd.path}:{line}:{col})")
+            owner.setdefault(port, (name, loc))
 
 
-def _binds(m: Manifests, topo: Topology, node_id: str) -> Iterator[tuple[str | None, int, str]]:
-    """(address or None for every address, host port, owner with location) of every host bind of a node."""
-    node, doc, fd = m.nodes[node_id], m.node_docs[node_id], m.fleet_doc
-    for key in ("http_port", "https_port"):
-        yield node.gateway.listen, getattr(node.gateway, key), _at(doc, ("gateway", key), "the gateway")
-    for i, name, override in node_service_entries(m, node_id):
-        svc = m.fleet.services.get(name)
-        if svc is None or svc.gateway:
-            continue
-        publish: list[tuple[str, Document, Loc]]
-        if override is not None and override.publish is not None:
-            publish = [(bind, doc, ("services", i, name, "publish", j)) for j, bind in enumerate(override.publish)]
-        else:
-            publish = [(bind, fd, ("services", name, "publish", j)) for j, bind in enumerate(svc.publish)]
-        for bind, where_doc, loc in publish:
-            parsed = parse_bind(bind)
-            if parsed is not None:
-                yield parsed[0].strip("[]"), parsed[1], _at(where_doc, loc, name)
-        for consumer in topo.private_consumers(node_id, name):
-            yield node.address, svc.port, _at(m.node_docs[consumer], ("uses", name, "via"), f"{name} for {consumer}")
-
-
-def host_conflicts(m: Manifests, topo: Topology, node_id: str) -> list[Conflict]:
-    """Two binds of one node on the same host port and overlapping addresses."""
-    seen: list[tuple[str | None, int, str]] = []
-    out: list[Conflict] = []
-    for address, port, where in _binds(m, topo, node_id):
-        for other_address, other_port, other_where in seen:
-            if port == other_port and (address is None or other_address is None or address == other_address):
-                out.append(Conflict(port, node_id, other_where, where))
-                break
-        seen.append((address, port, where))
-    return out
-
-
-def conflicts(m: Manifests) -> list[Conflict]:
-    found = catalog_conflicts(m)
+def check_port_conflicts(m: Manifests) -> Iterator[Problem]:
+    """The port-conflict rule: the catalog's ports, then every node's host ports."""
+    yield from catalog_conflicts(m)
     topo = topology(m)
     for node_id in sorted(m.nodes):
-        found += host_conflicts(m, topo, node_id)
-    return found
+        yield from host_conflicts(m, topo, node_id)
 
-
-# --- next free port ---------------------------------------------------------------------------------
 
 def taken_ports(m: Manifests) -> set[int]:
     """Every port the fleet uses anywhere: catalog services (placed or not), core ports, gateways, host binds."""
     taken = set(m.fleet.standard.core_ports)
-    topo = topology(m)
     for svc in m.fleet.services.values():
         taken.update(port for _, port in service_ports(svc))
+    topo = topology(m)
     for node_id, node in m.nodes.items():
-        taken.update((node.gateway.http_port, node.gateway.https_port, node.gateway.internal_port))
-        taken.update(port for _, port, _ in _binds(m, topo, node_id))
+        taken.add(node.gateway.internal_port)
+        taken.update(b.port for b in host_binds(m, topo, node_id))
     return taken
 
 
