@@ -15,17 +15,21 @@ from typing import Any
 
 import yaml
 
-from nodegen.checksums import Files
-from nodegen.compose_audit import audit_compose, is_gateway, load_compose
+from nodegen.checksums import SUM_FILE, UNMANAGED, Files
 from nodegen.output import compare
 from nodegen.pipeline import Fleet
-from nodegen.targets import alerts, compose, nginx, prometheus, scripts
+from nodegen.rules.compose import audit_compose, is_gateway, load_compose
+from nodegen.targets import TARGETS, alerts, compose, docs, nginx, prometheus, scripts
 from nodegen.view.resolve import NodeView
 
-DOCS = "docs/INFRASTRUCTURE.md"
-# The standard's node layout, as far as nodegen generates it; services/, migrations/ and backups/ live on the host.
-TOP_LEVEL = {"docker-compose.all.yml", "docker-compose.dev.yml", ".env.example", ".env", ".nodegen.sum",
-             "infra", "scripts", "docs"}
+DOCS = docs.PATH
+
+
+def top_level() -> set[str]:
+    """The standard's node layout, as far as nodegen writes it (the registry's paths, the checksum file and the
+    operator's own files); services/, migrations/ and backups/ live on the host."""
+    written = {path.split("/", 1)[0] for target in TARGETS.values() for path in target.paths}
+    return written | {SUM_FILE} | {u.split("/", 1)[0] for u in UNMANAGED}
 
 
 @dataclass
@@ -71,7 +75,7 @@ def layout(n: NodeFiles) -> Item:
     if not present:
         item.fail(f"{n.folder.name}/ does not exist: run nodegen render {n.view.id}")
         return item
-    for extra in sorted(set(present) - TOP_LEVEL):
+    for extra in sorted(set(present) - top_level()):
         item.fail(f"{extra}: not part of the standard's node layout")
     missing = sorted(rel for rel in n.rendered if not (n.folder / rel).is_file())
     for rel in missing:
@@ -82,11 +86,21 @@ def layout(n: NodeFiles) -> Item:
 
 
 def _layout_summary(rendered: Files) -> list[str]:
-    files = [f for f in ("docker-compose.all.yml", "docker-compose.dev.yml", ".env.example") if f in rendered]
-    infra = sorted({"/".join(rel.split("/")[:2]) for rel in rendered if rel.startswith("infra/")})
-    scripts_count = sum(rel.startswith("scripts/") for rel in rendered)
-    docs = ["docs/"] if any(rel.startswith("docs/") for rel in rendered) else []
-    return [*files, f"infra/{{{','.join(i.split('/')[1] for i in infra)}}}", f"scripts/ ({scripts_count} files)", *docs]
+    """The node's top-level files in the registry's order, then each folder: its subfolders, or its file count."""
+    order = [path for target in TARGETS.values() for path in target.paths]
+    files = [p for p in order if p in rendered and "/" not in p]
+    folders = list(dict.fromkeys(p.split("/", 1)[0] for p in order if "/" in p))
+    out = list(files)
+    for folder in folders:
+        inside = [rel.split("/")[1:] for rel in rendered if rel.startswith(folder + "/")]
+        subs = sorted({parts[0] for parts in inside if len(parts) > 1})
+        if subs:
+            out.append(f"{folder}/{{{','.join(subs)}}}")
+        elif len(inside) > 1:
+            out.append(f"{folder}/ ({len(inside)} files)")
+        elif inside:
+            out.append(f"{folder}/")
+    return out
 
 
 def compose_services(n: NodeFiles) -> Item:
@@ -110,17 +124,18 @@ def compose_services(n: NodeFiles) -> Item:
     if n.text(compose.PATH) != n.rendered.get(compose.PATH):
         item.fail(f"{compose.PATH}: differs from what the manifests render (nodegen render {n.view.id})")
     if item.ok:
-        manifest = n.fleet.manifests.node_docs[n.view.id].path
-        item.evidence.append(f"{len(have)} services, as {manifest} lists them; no compose-level violation")
+        item.evidence.append(f"{len(have)} services, as {n.view.manifest} lists them; no compose-level violation")
     return item
 
 
 def _unmounted(services: dict[str, Any], rendered: Files) -> list[str]:
-    """Generated configs under infra/ that no bind mount of the compose file brings into a container."""
+    """Generated configs a container reads (the registry's mounted targets) that no bind mount of the compose
+    file brings into a container."""
     sources = {str(v).split(":", 1)[0].removeprefix("./").rstrip("/")
                for svc in services.values() if isinstance(svc, dict)
                for v in svc.get("volumes") or [] if str(v).startswith("./")}
-    return sorted(rel for rel in rendered if rel.startswith("infra/")
+    mounted = [t for t in TARGETS.values() if t.mounted]
+    return sorted(rel for rel in rendered if any(t.owns(rel) for t in mounted)
                   and not any(rel == src or rel.startswith(src + "/") for src in sources))
 
 

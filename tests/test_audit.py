@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nodegen.audit import gitignore_match
-from nodegen.compose_audit import RULES
+from nodegen.rules.compose import RULES
 from tests.conftest import ROOT, invoke
 
 # A copy of the hand-written compose file of the real system (the tests never read outside the repository).

@@ -42,7 +42,7 @@ def _audit_node(c: Ctx, node_id: str) -> None:
 
     fleet = c.fleet()
     fleet.select((node_id,), False)
-    node = fleet.manifests.nodes[node_id]
+    node = fleet.view(node_id)
     click.echo(f"audit {node_id}: {node.name} ({node.role}, {node.uptime}), output/{node_id}")
     items = audit_node(fleet, node_id)
     for item in items:
@@ -59,7 +59,7 @@ def _audit_node(c: Ctx, node_id: str) -> None:
 
 
 def _audit_file(c: Ctx, path: Path, display: str, project: str | None) -> None:
-    from nodegen.compose_audit import audit_compose, load_compose
+    from nodegen.rules.compose import audit_compose, load_compose
 
     if not path.is_file():
         raise UsageError(f"{display}: no such file")

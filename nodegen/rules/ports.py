@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from nodegen.load.manifests import Manifests
-from nodegen.load.model import Service, ServiceOverride
+from nodegen.load.model import ServiceOverride
 from nodegen.load.yamlio import Document, Loc
 from nodegen.problems import Problem
-from nodegen.standard import CLASS_RANGE, is_ip, parse_bind, parse_range, service_ports
+from nodegen.standard import CLASS_RANGE, is_ip, parse_bind, parse_range, publish_of, service_ports
 from nodegen.topology import Topology, node_service_entries, topology
 
 NEXT_CLASSES = ("mvp", "utility", "multimodal", "dagi")
@@ -31,11 +31,6 @@ class Bind:
     owner: str
     doc: Document
     loc: Loc
-
-
-def publish_of(svc: Service, override: ServiceOverride | None) -> list[str]:
-    """What a service publishes on a node: the node's override, else the catalog's."""
-    return override.publish if override is not None and override.publish is not None else svc.publish
 
 
 def _publish_loc(i: int, name: str, override: ServiceOverride | None, j: int) -> Loc:

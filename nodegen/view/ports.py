@@ -110,7 +110,7 @@ def _host(view: NodeView, s: Svc, ports: list[int]) -> str:
         return ", ".join(host_port(where, p) for p in (view.gateway.http_port, view.gateway.https_port))
     binds = [host_port(a.strip("[]"), p) for a, p in s.publish] if s.port in ports else []
     if s.private_for and s.port in ports:
-        binds.append(f"{host_port(view.address, s.port)} (private: {', '.join(s.private_for)})")
+        binds.append(f"{s.private_bind} (private: {', '.join(s.private_for)})")
     dev = [p for p in dev_ports(view, s) if p in ports]
     if dev:
         binds.append(", ".join(host_port("127.0.0.1", p) for p in dev) + " (dev)")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from nodegen.load.manifests import Manifests
 from nodegen.load.model import EnvVar, GatewaySettings, Service, ServiceOverride, Standard
-from nodegen.standard import ALERTMANAGER, host_port, parse_bind, short_name, use_of
+from nodegen.standard import ALERTMANAGER, host_port, parse_bind, publish_of, short_name, use_of
 from nodegen.topology import Edge, Topology, node_service_entries, topology
 
 ROLE_LOG_LEVEL = {"dev": "DEBUG"}
@@ -70,6 +70,7 @@ class Svc:
     title: str = ""
     note: str = ""
     private_for: tuple[str, ...] = ()  # nodes that use it `via: private`: bound on the node's private address
+    private_bind: str = ""  # address:port it is bound on for them (IPv6 in brackets), when private_for
     remote_needs: tuple[str, ...] = ()  # needs served by another node (or through a fallback route)
 
     @property
@@ -330,7 +331,8 @@ def _service(
         (f"com.{project}.service", short),
         (f"com.{project}.tier", svc.tier),
     )
-    publish = override.publish if override is not None and override.publish is not None else svc.publish
+    publish = publish_of(svc, override)
+    private_for = b.topo.private_consumers(node_id, name)
     return Svc(
         name=name,
         short=short,
@@ -363,7 +365,8 @@ def _service(
         labels=labels,
         title=svc.title or name,
         note=svc.note if svc.note is not None else svc.description,
-        private_for=b.topo.private_consumers(node_id, name),
+        private_for=private_for,
+        private_bind=host_port(node.address, svc.port) if private_for else "",
         remote_needs=tuple(sorted(n for n in svc.needs if any(r.service == n for r in remotes))),
     )
 
