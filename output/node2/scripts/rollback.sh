@@ -42,9 +42,54 @@ PG_USER='postgres'
 PG_DB='daarion_memory'
 STEP="(start)"
 
+# --- helpers shared by deploy.sh and rollback.sh ---------------------------------------------------
 log() {
     printf '%s rollback[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
 }
+
+step() {
+    STEP="$1/6 ($2)"
+    log "step $STEP"
+}
+
+compose() {
+    local -a files=(-f "$ROOT/docker-compose.all.yml")
+    if [[ -f $ROOT/docker-compose.dev.yml ]]; then
+        files+=(-f "$ROOT/docker-compose.dev.yml")
+    fi
+    "${DOCKER[@]}" compose --project-directory "$ROOT" "${files[@]}" "$@"
+}
+
+state_value() {
+    if [[ -f $STATE ]]; then
+        sed -n "s/^$1=//p" "$STATE" | tail -n 1
+    fi
+}
+
+write_state() {
+    mkdir -p -- "${STATE%/*}"
+    { if [[ -f $STATE ]]; then grep -v "^$1=" "$STATE" || true; fi; printf '%s=%s\n' "$1" "$2"; } > "$STATE.tmp"
+    mv -- "$STATE.tmp" "$STATE"
+}
+
+psql_exec() {
+    "${DOCKER[@]}" exec -i "$PG_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB" "$@"
+}
+
+wait_healthy() {
+    local deadline=$((SECONDS + HEALTH_WAIT))
+    until "$ROOT/scripts/health-check.sh" --quiet; do
+        if [[ $SECONDS -ge $deadline ]]; then
+            "$ROOT/scripts/health-check.sh" || true
+            log "  services are not healthy after ${HEALTH_WAIT}s"
+            return 1
+        fi
+        log "  waiting for services to become healthy"
+        sleep 10
+    done
+    log "  every service is healthy"
+}
+# --- end of the shared helpers --------------------------------------------------------------------
 
 on_error() {
     local status=$?
@@ -55,26 +100,6 @@ on_error() {
     log "FAILED at step $STEP (exit status $status); the steps after it did not run"
     log "the node may be half rolled back: check 'git -C $ROOT status' and scripts/health-check.sh"
     exit "$status"
-}
-
-step() {
-    STEP="$1/6 ($2)"
-    log "step $STEP"
-}
-
-compose() {
-    "${DOCKER[@]}" compose --project-directory "$ROOT" -f "$ROOT/docker-compose.all.yml" "$@"
-}
-
-state_value() {
-    if [[ -f $STATE ]]; then
-        sed -n "s/^$1=//p" "$STATE" | tail -n 1
-    fi
-}
-
-write_state() {
-    { if [[ -f $STATE ]]; then grep -v "^$1=" "$STATE" || true; fi; printf '%s=%s\n' "$1" "$2"; } > "$STATE.tmp"
-    mv -- "$STATE.tmp" "$STATE"
 }
 
 confirm() {
@@ -88,10 +113,6 @@ confirm() {
     fi
     read -r -p "$2 [y/N] " answer
     [[ $answer == y || $answer == Y ]]
-}
-
-psql_exec() {
-    "${DOCKER[@]}" exec -i "$PG_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB" "$@"
 }
 
 undo_migrations() {
@@ -145,19 +166,6 @@ restore_images() {
         fi
     done
     log "  $restored of 4 built image(s) restored from :rollback"
-}
-
-wait_healthy() {
-    local deadline=$((SECONDS + HEALTH_WAIT))
-    until "$ROOT/scripts/health-check.sh" --quiet; do
-        if [[ $SECONDS -ge $deadline ]]; then
-            "$ROOT/scripts/health-check.sh" || true
-            log "  services are not healthy after ${HEALTH_WAIT}s"
-            return 1
-        fi
-        sleep 10
-    done
-    log "  every service is healthy"
 }
 
 main() {

@@ -55,24 +55,9 @@ STEP="(start)"
 CHANGED=0
 RESUMING=0
 
+# --- helpers shared by deploy.sh and rollback.sh ---------------------------------------------------
 log() {
     printf '%s deploy[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
-}
-
-on_error() {
-    local status=$?
-    if [[ $BASH_SUBSHELL -gt 0 ]]; then
-        exit "$status"  # the shell that ran the substitution reports it
-    fi
-    trap - ERR
-    log "FAILED at step $STEP (exit status $status); the steps after it did not run"
-    if [[ $CHANGED -eq 1 ]]; then
-        write_state STATUS "failed at $STEP"
-        log "to roll back: scripts/rollback.sh   (add --restore-db to load the pre-deploy backup)"
-    else
-        log "nothing was changed; fix the problem and run scripts/deploy.sh again"
-    fi
-    exit "$status"
 }
 
 step() {
@@ -95,6 +80,41 @@ write_state() {
     mkdir -p -- "${STATE%/*}"
     { if [[ -f $STATE ]]; then grep -v "^$1=" "$STATE" || true; fi; printf '%s=%s\n' "$1" "$2"; } > "$STATE.tmp"
     mv -- "$STATE.tmp" "$STATE"
+}
+
+psql_exec() {
+    "${DOCKER[@]}" exec -i "$PG_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB" "$@"
+}
+
+wait_healthy() {
+    local deadline=$((SECONDS + HEALTH_WAIT))
+    until "$ROOT/scripts/health-check.sh" --quiet; do
+        if [[ $SECONDS -ge $deadline ]]; then
+            "$ROOT/scripts/health-check.sh" || true
+            log "  services are not healthy after ${HEALTH_WAIT}s"
+            return 1
+        fi
+        log "  waiting for services to become healthy"
+        sleep 10
+    done
+    log "  every service is healthy"
+}
+# --- end of the shared helpers --------------------------------------------------------------------
+
+on_error() {
+    local status=$?
+    if [[ $BASH_SUBSHELL -gt 0 ]]; then
+        exit "$status"  # the shell that ran the substitution reports it
+    fi
+    trap - ERR
+    log "FAILED at step $STEP (exit status $status); the steps after it did not run"
+    if [[ $CHANGED -eq 1 ]]; then
+        write_state STATUS "failed at $STEP"
+        log "to roll back: scripts/rollback.sh   (add --restore-db to load the pre-deploy backup)"
+    else
+        log "nothing was changed; fix the problem and run scripts/deploy.sh again"
+    fi
+    exit "$status"
 }
 
 # --- 1. code sync ---------------------------------------------------------------------------------
@@ -173,10 +193,6 @@ backup() {
 }
 
 # --- 4. migrations --------------------------------------------------------------------------------
-psql_exec() {
-    "${DOCKER[@]}" exec -i "$PG_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB" "$@"
-}
-
 migrate() {
     local file base version applied count=0 done_list=""
     compose up -d --wait postgres
@@ -218,20 +234,6 @@ build() {
         fi
     done
     compose build
-}
-
-wait_healthy() {
-    local deadline=$((SECONDS + HEALTH_WAIT))
-    until "$ROOT/scripts/health-check.sh" --quiet; do
-        if [[ $SECONDS -ge $deadline ]]; then
-            "$ROOT/scripts/health-check.sh" || true
-            log "  services are not healthy after ${HEALTH_WAIT}s"
-            return 1
-        fi
-        log "  waiting for services to become healthy"
-        sleep 10
-    done
-    log "  every service is healthy"
 }
 
 # --- smoke tests: every generated route through the gateway ---------------------------------------

@@ -34,9 +34,47 @@ NODE='alpha'
 IMAGES=('multi-admin-ui' 'multi-chat-service')
 STEP="(start)"
 
+# --- helpers shared by deploy.sh and rollback.sh ---------------------------------------------------
 log() {
     printf '%s rollback[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
 }
+
+step() {
+    STEP="$1/4 ($2)"
+    log "step $STEP"
+}
+
+compose() {
+    local -a files=(-f "$ROOT/docker-compose.all.yml")
+    "${DOCKER[@]}" compose --project-directory "$ROOT" "${files[@]}" "$@"
+}
+
+state_value() {
+    if [[ -f $STATE ]]; then
+        sed -n "s/^$1=//p" "$STATE" | tail -n 1
+    fi
+}
+
+write_state() {
+    mkdir -p -- "${STATE%/*}"
+    { if [[ -f $STATE ]]; then grep -v "^$1=" "$STATE" || true; fi; printf '%s=%s\n' "$1" "$2"; } > "$STATE.tmp"
+    mv -- "$STATE.tmp" "$STATE"
+}
+
+wait_healthy() {
+    local deadline=$((SECONDS + HEALTH_WAIT))
+    until "$ROOT/scripts/health-check.sh" --quiet; do
+        if [[ $SECONDS -ge $deadline ]]; then
+            "$ROOT/scripts/health-check.sh" || true
+            log "  services are not healthy after ${HEALTH_WAIT}s"
+            return 1
+        fi
+        log "  waiting for services to become healthy"
+        sleep 10
+    done
+    log "  every service is healthy"
+}
+# --- end of the shared helpers --------------------------------------------------------------------
 
 on_error() {
     local status=$?
@@ -47,26 +85,6 @@ on_error() {
     log "FAILED at step $STEP (exit status $status); the steps after it did not run"
     log "the node may be half rolled back: check 'git -C $ROOT status' and scripts/health-check.sh"
     exit "$status"
-}
-
-step() {
-    STEP="$1/4 ($2)"
-    log "step $STEP"
-}
-
-compose() {
-    "${DOCKER[@]}" compose --project-directory "$ROOT" -f "$ROOT/docker-compose.all.yml" "$@"
-}
-
-state_value() {
-    if [[ -f $STATE ]]; then
-        sed -n "s/^$1=//p" "$STATE" | tail -n 1
-    fi
-}
-
-write_state() {
-    { if [[ -f $STATE ]]; then grep -v "^$1=" "$STATE" || true; fi; printf '%s=%s\n' "$1" "$2"; } > "$STATE.tmp"
-    mv -- "$STATE.tmp" "$STATE"
 }
 
 confirm() {
@@ -100,19 +118,6 @@ restore_images() {
         fi
     done
     log "  $restored of 2 built image(s) restored from :rollback"
-}
-
-wait_healthy() {
-    local deadline=$((SECONDS + HEALTH_WAIT))
-    until "$ROOT/scripts/health-check.sh" --quiet; do
-        if [[ $SECONDS -ge $deadline ]]; then
-            "$ROOT/scripts/health-check.sh" || true
-            log "  services are not healthy after ${HEALTH_WAIT}s"
-            return 1
-        fi
-        sleep 10
-    done
-    log "  every service is healthy"
 }
 
 main() {
