@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs (Debian packages and Python extras), then run it.
+# Install everything the test suite needs (Debian packages and Python extras), then lint, type-check and test.
 # Usage: bash tests/run.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +26,18 @@ fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 
+# The habits CI enforces: lint, strict types, and (for a whole run) branch coverage above a floor.
+python3 -m ruff check .
+python3 -m mypy
+coverage=(--cov=nodegen --cov-branch --cov-report=term:skip-covered)
+if [ $# -eq 0 ]; then
+    # Branch coverage on 2026-12-01: 94% of 3521 statements and 1200 branches without the e2e tests, which
+    # only add to it. A whole run below the floor fails.
+    coverage+=(--cov-fail-under=92)
+fi
+
 set +e
-python3 -m pytest "$@"
+python3 -m pytest "${coverage[@]}" "$@"
 rc=$?
 set -e
 if [ $rc -eq 5 ]; then
