@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import sys
-from importlib import metadata, util
+from importlib import util
 from pathlib import Path
 
 from nodegen import __version__
@@ -42,6 +42,8 @@ def _code_files() -> list[Path]:
 
 def fingerprint(ws: Workspace) -> str:
     """sha256 over nodegen's code and templates, library versions and the workspace's manifests."""
+    from importlib import metadata  # ~10 ms: only the commands that use the cache pay for it
+
     h = hashlib.sha256()
     h.update(f"{__version__}\0{sys.version}\0".encode())
     for lib in LIBRARIES:

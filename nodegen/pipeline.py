@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from nodegen import cache
 from nodegen.checksums import Files
 from nodegen.errors import ProblemsFound, UsageError
 from nodegen.load.manifests import Manifests, load_manifests
 from nodegen.problems import Problem
 from nodegen.rules.checks import validate
-from nodegen.targets import render_fleet, render_node
-from nodegen.templating import precompile, use_bytecode_cache
 from nodegen.view.resolve import FleetView, NodeView, resolve_fleet
 from nodegen.workspace import Workspace
 
@@ -28,6 +24,7 @@ class Fleet:
     warnings: list[Problem]
     resolved: FleetView
     errors: list[Problem] = field(default_factory=list)  # of the rules the loader was told to tolerate
+    _templates_ready: bool = field(default=False, repr=False)
 
     @property
     def node_ids(self) -> list[str]:
@@ -50,11 +47,26 @@ class Fleet:
         return self.resolved.node(node_id)
 
     def render(self, node_id: str) -> Files:
+        from nodegen.targets import render_node
+
+        self._prepare_templates()
         return render_node(self.view(node_id))
 
     def render_root(self) -> Files:
         """The fleet-wide files directly in output/ (FLEET.md), with their checksum file."""
+        from nodegen.targets import render_fleet
+
+        self._prepare_templates()
         return render_fleet(self.resolved)
+
+    def _prepare_templates(self) -> None:
+        """Jinja and the targets are imported by the commands that render, not by validate or nodes."""
+        if not self._templates_ready:
+            from nodegen import cache
+            from nodegen.templating import use_bytecode_cache
+
+            use_bytecode_cache(cache.template_dir(self.workspace))
+            self._templates_ready = True
 
     def render_many(self, node_ids: list[str], *, workers: int | None = None) -> dict[str, Files]:
         """Every node's files, in node order; large fleets are rendered by forked workers."""
@@ -90,6 +102,12 @@ class Rendering:
             yield node_id, self._fleet.render(node_id)
 
     def _forked(self, node_ids: list[str], workers: int) -> Iterator[tuple[str, Files]]:
+        import multiprocessing
+
+        import nodegen.targets  # noqa: F401  (imported once here and inherited by the workers)
+        from nodegen.templating import precompile
+
+        self._fleet._prepare_templates()
         precompile()  # compiled once here and inherited, not compiled by every worker
         global _FORKED
         _FORKED = self._fleet
@@ -111,7 +129,11 @@ _FORKED: Fleet | None = None  # the fleet a forked worker renders from (inherite
 
 
 def _workers(nodes: int) -> int:
-    if nodes < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+    if nodes < PARALLEL_FROM:
+        return 1
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
         return 1
     return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
 
@@ -127,7 +149,6 @@ def load_fleet(ws: Workspace, *, tolerate: tuple[str, ...] = ()) -> Fleet:
     Errors of the rules in tolerate do not stop it: they are kept in Fleet.errors (the port ledger
     is still drawn for a fleet whose only problems are its ports).
     """
-    use_bytecode_cache(cache.template_dir(ws))
     manifests, problems = load_manifests(ws)
     # The rules run on whatever loaded, so one broken node manifest does not hide the fleet's other problems.
     if manifests is not None:
