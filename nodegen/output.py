@@ -16,6 +16,7 @@ import difflib
 import functools
 import os
 import shutil
+import stat
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -57,6 +58,12 @@ def mode_for(path: str) -> int:
     return 0o755 if path.endswith(EXECUTABLE_SUFFIXES) else 0o644
 
 
+def git_mode(st_mode: int) -> int:
+    """The mode Git keeps for a file (644 or 755, from the owner's execute bit): a clone made with
+    another umask, or a read-only checkout, has other permission bits and is still current."""
+    return 0o755 if st_mode & stat.S_IXUSR else 0o644
+
+
 def _disk_files(folder: Path, *, recurse: bool = True) -> dict[str, Path]:
     """Relative path -> file for every regular file below folder (staging folders skipped)."""
     out: dict[str, Path] = {}
@@ -95,7 +102,7 @@ def compare(folder: Path, files: Files, name: str, *, recurse: bool = True) -> C
             result.missing.append(rel)
             continue
         current = _read(disk[rel])
-        if current != text or (disk[rel].stat().st_mode & 0o777) != mode_for(rel):
+        if current != text or git_mode(disk[rel].stat().st_mode) != mode_for(rel):
             result.stale.append(rel)
         if current is not None and rel in recorded and digest(current) != recorded[rel] and current != text:
             result.edited.append(rel)
@@ -118,7 +125,7 @@ def unified_diff(folder: Path, files: Files, name: str, *, recurse: bool = True)
         old = _read(disk[rel]) if rel in disk else None
         new = files.get(rel)
         if old == new:
-            mode = disk[rel].stat().st_mode & 0o777 if rel in disk else None
+            mode = git_mode(disk[rel].stat().st_mode) if rel in disk else None
             if new is not None and mode is not None and mode != mode_for(rel):  # check calls this stale too
                 chunks.append(f"mode change {mode:o} => {mode_for(rel):o} {name}/{rel}\n")
             continue

@@ -151,14 +151,27 @@ def test_check_names_missing_and_extra_files(done: Path) -> None:
                              "run: nodegen render node2\n")
 
 
-def test_check_and_diff_catch_a_changed_file_mode(done: Path) -> None:
-    os.chmod(done / "output" / "node3" / ".env.example", 0o600)
+def test_check_and_diff_catch_a_changed_executable_bit(done: Path) -> None:
+    os.chmod(done / "output" / "node3" / ".env.example", 0o755)
+    os.chmod(done / "output" / "node3" / "scripts" / "deploy.sh", 0o644)
     result = ng(done, "check")
     assert result.code == 1
-    assert result.stderr.splitlines()[0] == "node3/.env.example: stale"
-    assert ng(done, "diff", "node3") == Run(1, "mode change 600 => 644 node3/.env.example\n", "")
+    assert result.stderr.splitlines()[:2] == ["node3/.env.example: stale", "node3/scripts/deploy.sh: stale"]
+    assert ng(done, "diff", "node3") == Run(1, "mode change 755 => 644 node3/.env.example\n"
+                                               "mode change 644 => 755 node3/scripts/deploy.sh\n", "")
     assert ng(done, "render", "node3").code == 0
     assert (done / "output" / "node3" / ".env.example").stat().st_mode & 0o777 == 0o644
+    assert ng(done, "check").code == 0
+
+
+@pytest.mark.parametrize(("plain", "script"), [(0o664, 0o775), (0o600, 0o700), (0o444, 0o555)])
+def test_check_compares_only_what_git_keeps(done: Path, plain: int, script: int) -> None:
+    """A clone made with umask 002 or 077, or a read-only checkout, is current: Git keeps only the x bit."""
+    for path in (done / "output").rglob("*"):
+        if path.is_file():
+            os.chmod(path, script if path.suffix == ".sh" else plain)
+    assert ng(done, "check").code == 0
+    assert ng(done, "diff", "--all") == Run(0, "", "")
 
 
 def test_diff_shows_an_empty_extra_file(done: Path) -> None:
