@@ -74,7 +74,7 @@ def snapshot_folder(folder: Path, *, recurse: bool = True) -> dict[str, str]:
             if is_unmanaged(rel):
                 continue
             data = path.read_bytes()
-            out[rel] = f"{hashlib.sha256(data).hexdigest()} {path.stat().st_mode & 0o777:o}"
+            out[rel] = f"{hashlib.sha256(data).hexdigest()} {0o755 if path.stat().st_mode & 0o100 else 0o644:o}"
     return out
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from nodegen.checksums import SUM_FILE, Files, digest, is_unmanaged, parse_sum
 from nodegen.errors import NodegenError
+from nodegen.handedits import refusal
 
 STAGING_PREFIX = ".nodegen-staging-"
 # Files that live in a node folder on purpose but are never generated (secrets stay out of Git).
@@ -214,10 +215,7 @@ def stage_folder(folder: Path, files: Files, *, force: bool = False) -> Staged:
     _guard(folder, output_root)
     before = compare(folder, files, folder.name)
     if before.edited and not force:
-        raise OutputError(
-            "edited by hand or not written by nodegen (use --force to overwrite): "
-            + ", ".join(f"{folder.name}/{r}" for r in before.edited)
-        )
+        raise OutputError(refusal(folder.name, before.edited, _disk_files(folder), files, node=folder.name))
     if before.clean:
         return Staged(folder, None, before)
     output_root.mkdir(parents=True, exist_ok=True)
@@ -338,13 +336,19 @@ def _swap_in(staging: Path, folder: Path) -> None:
     shutil.rmtree(old)
 
 
-def write_root_files(output_root: Path, files: Files, *, force: bool = False) -> Comparison:
-    """Fleet-wide files directly in output/: each replaced atomically (temp file + rename)."""
+def check_root_files(output_root: Path, files: Files, *, force: bool = False) -> Comparison:
+    """What writing the fleet-wide files would change; OutputError when that would clobber a hand edit."""
     _guard(output_root, output_root.parent)
     before = compare(output_root, files, "output", recurse=False)
     if before.edited and not force:
-        raise OutputError("edited by hand or not written by nodegen (use --force to overwrite): "
-                          + ", ".join(before.edited))
+        raise OutputError(refusal("output", before.edited, _disk_files(output_root, recurse=False), files,
+                                  node="--all"))
+    return before
+
+
+def write_root_files(output_root: Path, files: Files, *, force: bool = False) -> Comparison:
+    """Fleet-wide files directly in output/: each replaced atomically (temp file + rename)."""
+    before = check_root_files(output_root, files, force=force)
     output_root.mkdir(parents=True, exist_ok=True)
     recorded = parse_sum(_read(output_root / SUM_FILE) or "") if (output_root / SUM_FILE).exists() else {}
     ordered = sorted(files, key=lambda r: r == SUM_FILE)  # the checksum file goes last
@@ -360,8 +364,21 @@ def write_root_files(output_root: Path, files: Files, *, force: bool = False) ->
     return before
 
 
-def remove_folder(folder: Path, *, force: bool = False) -> None:
-    """Remove an output folder nodegen generated for a node that no longer exists."""
+def discard_staged(staged: list[Staged]) -> None:
+    """Remove staging folders that will not be swapped in (a render that stopped writes nothing)."""
+    for item in staged:
+        if item.staging is not None:
+            shutil.rmtree(item.staging, ignore_errors=True)
+
+
+def os_error(exc: OSError) -> OutputError:
+    """An I/O failure as a one-line error naming the path (a read-only output/, a full disk)."""
+    where = exc.filename if exc.filename is not None else "output/"
+    return OutputError(f"{where}: {exc.strerror or exc}; nothing written" if exc.strerror else f"{where}: {exc}")
+
+
+def removable(folder: Path, *, force: bool = False) -> None:
+    """OutputError unless the folder of a node that no longer exists may be removed."""
     _guard(folder, folder.parent)
     recorded = parse_sum(_read(folder / SUM_FILE) or "")
     if not recorded:
@@ -372,4 +389,9 @@ def remove_folder(folder: Path, *, force: bool = False) -> None:
     if kept and not force:
         raise OutputError("edited by hand or not written by nodegen (use --force to remove): "
                           + ", ".join(f"{folder.name}/{r}" for r in sorted(kept)))
+
+
+def remove_folder(folder: Path, *, force: bool = False) -> None:
+    """Remove an output folder nodegen generated for a node that no longer exists."""
+    removable(folder, force=force)
     shutil.rmtree(folder)

@@ -40,7 +40,7 @@ def test_any_change_in_output_falls_back_to_the_full_report(clean: Path, change:
     elif change == "add":
         (clean / "output" / "node2" / "notes.txt").write_text("x\n")
     elif change == "chmod":
-        target.chmod(0o600)
+        target.chmod(0o755)  # Git keeps the executable bit only
     else:
         fleet_md = clean / "output" / "FLEET.md"
         fleet_md.write_text(fleet_md.read_text() + "x\n")

@@ -412,5 +412,9 @@ def test_node_folder_and_files_that_are_symlinks_never_lead_outside(hostile_ws: 
     assert "Traceback" not in result.stderr
     assert f"{out / 'node1'}: is a symlink" in result.stderr
     assert tree(outside) == before
-    assert not compose.is_symlink(), "the symlinked file was replaced by the rendered one"
+    assert compose.is_symlink(), "all or nothing: node1's refusal leaves node2 as it was"
     assert (out / "node1").is_symlink()
+    alone = run_limited(nodegen_cmd(hostile_ws, "render", "--force", "node2"))
+    assert alone.code == 0, alone.stderr
+    assert tree(outside) == before
+    assert not compose.is_symlink(), "the symlinked file was replaced by the rendered one"

@@ -147,8 +147,12 @@ def test_check_names_missing_and_extra_files(done: Path) -> None:
     (done / "output" / "node2" / "notes.txt").write_text("x", encoding="utf-8")
     result = ng(done, "check", "node2")
     assert result.code == 1
-    assert result.stderr == ("node2/docker-compose.all.yml: missing\nnode2/notes.txt: extra\n"
-                             "run: nodegen render node2\n")
+    assert result.stderr == (
+        "node2/docker-compose.all.yml: missing\nnode2/notes.txt: extra\n"
+        "hand edits (render refuses them until they are in the manifests or dropped):\n"
+        "  node2/notes.txt: not written by nodegen; render --force would remove it. To keep it, move it out of "
+        "output/ (secrets belong in node2/.env, certificates in node2/infra/nginx/certs/)\n"
+        "run: nodegen render node2\n")
 
 
 def test_check_and_diff_catch_a_changed_executable_bit(done: Path) -> None:
@@ -200,8 +204,8 @@ def test_hand_edit_survives_render_without_force(done: Path) -> None:
     edit(done / "nodes" / "fleet.yaml", "port: 7002", "port: 7012")
     result = ng(done, "render", "--all")
     assert result.code == 1
-    assert result.stderr == ("node1: edited by hand or not written by nodegen (use --force to overwrite): "
-                             "node1/docker-compose.all.yml\n")
+    assert result.stderr.startswith("node1: hand edits:\n  node1/docker-compose.all.yml: edited by hand (line ")
+    assert result.stderr.endswith("nodegen render --force node1 discards it\nnothing written\n")
     assert compose.read_text(encoding="utf-8").endswith("# tuned by hand\n")
     assert "7002/health" in compose.read_text(encoding="utf-8")
 
@@ -330,5 +334,5 @@ def test_orphan_with_the_operator_s_env_file_is_kept_without_force(done: Path) -
     result = ng(done, "render", "--all")
     assert result.code == 1
     assert result.stderr == ("node3: edited by hand or not written by nodegen (use --force to remove): "
-                             "node3/.env\n")
+                             "node3/.env\nnothing written\n")
     assert (done / "output" / "node3" / ".env").is_file()

@@ -28,14 +28,27 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
     fleet = c.fleet()
     chosen = fleet.select(nodes, all_nodes, default_all=True)
     out = fleet.workspace.output_dir
+    from nodegen.handedits import explain
+
     lines: list[str] = []
+    edits: list[str] = []
+    target = " ".join(nodes) if nodes else "--all"
     for node_id, files in fleet.render_many(chosen).items():
-        lines += drift_lines(compare(out / node_id, files, node_id))
+        cmp = compare(out / node_id, files, node_id)
+        lines += drift_lines(cmp)
+        edits += [explain(node_id, r, out / node_id / r, files.get(r), node=node_id) for r in cmp.edited]
     if not nodes:
         lines += [f"{o}/: extra (no manifest)" for o in orphans(fleet)]
-        lines += drift_lines(compare(out, fleet.render_root(), "output", recurse=False))
+        root_files = fleet.render_root()
+        cmp = compare(out, root_files, "output", recurse=False)
+        lines += drift_lines(cmp)
+        edits += [explain("output", r, out / r, root_files.get(r), node="--all") for r in cmp.edited]
     if lines:
-        raise Drift("\n".join(lines) + "\nrun: nodegen render " + (" ".join(nodes) if nodes else "--all"))
+        hint = "\nrun: nodegen render " + target
+        if edits:
+            hint = "\nhand edits (render refuses them until they are in the manifests or dropped):\n" + "\n".join(
+                f"  {e}" for e in edits) + hint
+        raise Drift("\n".join(lines) + hint)
     if not nodes and key:
         cache.store(ws, key, cache.snapshot(ws, chosen))
     click.echo(f"ok: output/ is current for {', '.join(chosen)}")

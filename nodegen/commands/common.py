@@ -51,7 +51,8 @@ def orphans(fleet: Fleet) -> list[str]:
     if not out.is_dir():
         return []
     return sorted(p.name for p in out.iterdir()
-                  if p.is_dir() and (p / SUM_FILE).is_file() and p.name not in fleet.manifests.nodes)
+                  if p.is_dir() and (p / SUM_FILE).is_file() and p.name not in fleet.manifests.nodes
+                  and not p.name.startswith(".nodegen-staging-"))
 
 
 def drift_lines(cmp: Comparison) -> list[str]:

@@ -1,0 +1,122 @@
+"""What a new user met in the first hour: each friction point, pinned by a test that failed before its fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, Run, invoke
+from tests.test_output import edit, tree
+
+
+def ng(ws: Path, *args: str) -> Run:
+    return invoke("-C", str(ws), *args)
+
+
+@pytest.fixture
+def done(workspace: Path) -> Path:
+    assert ng(workspace, "render", "--all").code == 0
+    return workspace
+
+
+# --- render: all or nothing, and what it says when it stops ---------------------------------------
+
+def test_blocked_render_all_writes_no_node(done: Path) -> None:
+    """A hand edit in node1 stops the whole render: node2 and FLEET.md keep their old text too."""
+    compose = done / "output" / "node1" / "docker-compose.all.yml"
+    compose.write_text(compose.read_text(encoding="utf-8").replace("7002/health", "7003/health"), encoding="utf-8")
+    edit(done / "nodes" / "fleet.yaml", "port: 7002", "port: 7012")  # agents-service runs on node1 and node2?
+    edit(done / "nodes" / "node2.yaml", "name: НОДА2", "name: НОДА-2")
+    before = tree(done / "output")
+    result = ng(done, "render", "--all")
+    assert result.code == 1
+    assert result.stdout == ""
+    assert result.stderr.endswith("nothing written\n")
+    assert tree(done / "output") == before
+    assert not [p for p in (done / "output").iterdir() if p.name.startswith(".nodegen-staging")]
+
+
+def test_hand_edit_names_the_manifest_key_and_how_to_keep_it(done: Path) -> None:
+    compose = done / "output" / "node1" / "docker-compose.all.yml"
+    compose.write_text(compose.read_text(encoding="utf-8").replace("7002/health", "7003/health"), encoding="utf-8")
+    line = compose.read_text(encoding="utf-8").splitlines().index(
+        next(x for x in compose.read_text(encoding="utf-8").splitlines() if "7003/health" in x)) + 1
+    expected = (f"  node1/docker-compose.all.yml: edited by hand (line {line}, agents-service); this part comes "
+                "from services.agents-service in nodes/fleet.yaml and the services list of nodes/node1.yaml. "
+                "To keep the change, make it there and run nodegen render node1; "
+                "nodegen render --force node1 discards it")
+    render = ng(done, "render", "node1")
+    assert render.code == 1
+    assert expected in render.stderr.splitlines()
+    check = ng(done, "check")
+    assert check.code == 1
+    assert expected in check.stderr.splitlines()
+    assert "run nodegen render" not in check.stderr.splitlines()[-1] or "--all" in check.stderr.splitlines()[-1]
+
+
+def test_force_lists_what_it_removes_and_overwrites(done: Path) -> None:
+    (done / "output" / "node2" / "NOTES.md").write_text("runbook\n", encoding="utf-8")
+    nginx = done / "output" / "node2" / "infra" / "nginx" / "nginx.conf"
+    nginx.write_text(nginx.read_text(encoding="utf-8") + "# mine\n", encoding="utf-8")
+    refused = ng(done, "render", "node2")
+    assert refused.code == 1
+    assert ("  node2/NOTES.md: not written by nodegen; render --force would remove it. To keep it, move it out of "
+            "output/ (secrets belong in node2/.env, certificates in node2/infra/nginx/certs/)") in refused.stderr
+    forced = ng(done, "render", "--force", "node2")
+    assert forced.code == 0
+    assert forced.stdout.splitlines()[:2] == [
+        "--force: removing (not written by nodegen): node2/NOTES.md",
+        "--force: overwriting a hand edit: node2/infra/nginx/nginx.conf",
+    ]
+    assert not (done / "output" / "node2" / "NOTES.md").exists()
+
+
+# --- render on a read-only output/ -----------------------------------------------------------------
+
+@pytest.fixture
+def shared_ws() -> Iterator[Path]:
+    """A workspace another user can read (tmp_path is private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="nodegen-ro-"))
+    try:
+        shutil.copytree(ROOT / "nodes", folder / "nodes")
+        os.chmod(folder, 0o755)
+        yield folder
+    finally:
+        for path in [folder, *folder.rglob("*")]:
+            if path.is_dir() and not path.is_symlink():
+                os.chmod(path, 0o755)
+        shutil.rmtree(folder)
+
+
+def _as_other_user(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run nodegen as a user who may not write output/ (root ignores permission bits)."""
+    cmd = [sys.executable, "-m", "nodegen", "-C", str(ws), *args]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.fail("setpriv (util-linux) is needed to drop root for this test")
+        cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+    env = {**os.environ, "NODEGEN_NO_CACHE": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False, cwd="/")
+
+
+def test_render_on_a_read_only_output_is_a_one_line_error(shared_ws: Path) -> None:
+    assert ng(shared_ws, "render", "--all").code == 0
+    shutil.rmtree(shared_ws / "output" / "node2")
+    edit(shared_ws / "nodes" / "node1.yaml", "name: НОДА1", "name: НОДА-1")
+    for path in [shared_ws / "output", *(shared_ws / "output").rglob("*")]:
+        os.chmod(path, 0o555 if path.is_dir() else 0o444)
+    result = _as_other_user(shared_ws, "render", "--all")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "output" in lines[0] and "Permission denied" in lines[0] and lines[0].endswith("nothing written")
+    assert not (shared_ws / "output" / "node2").exists()
