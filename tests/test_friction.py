@@ -120,3 +120,23 @@ def test_render_on_a_read_only_output_is_a_one_line_error(shared_ws: Path) -> No
     assert len(lines) == 1, result.stderr
     assert "output" in lines[0] and "Permission denied" in lines[0] and lines[0].endswith("nothing written")
     assert not (shared_ws / "output" / "node2").exists()
+
+
+# --- validation is not staged -------------------------------------------------------------------------
+
+def test_a_typo_key_does_not_hide_the_same_service_s_bad_port(workspace: Path) -> None:
+    edit(workspace / "nodes" / "fleet.yaml", "    build: services/agents-service\n    port: 7002\n",
+         "    build: services/agents-service\n    prot: 1\n    port: 9555\n")
+    edit(workspace / "nodes" / "node2.yaml", "uptime: on-demand", "uptime: on-demand\nrol: x")
+    edit(workspace / "nodes" / "node3.yaml", "role: federation", "role: federaton")
+    result = ng(workspace, "validate")
+    assert result.code == 1
+    rules = [line.split(": error[")[1].split("]")[0] for line in result.stderr.splitlines() if ": error[" in line]
+    lines = result.stderr.splitlines()
+    assert any("unknown key 'prot'" in x for x in lines)
+    assert any("error[port-class] agents-service: port 9555" in x for x in lines)
+    assert any("unknown key 'rol'" in x for x in lines)
+    assert rules.count("schema") == 3
+    assert ("role: input should be 'production', 'dev' or 'federation'; did you mean 'federation'?"
+            in result.stderr)
+    assert not (workspace / "output").exists()

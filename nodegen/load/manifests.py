@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -75,7 +77,30 @@ def _load_one(
         return doc, model.model_validate(doc.data)
     except ValidationError as exc:
         problems.extend(pydantic_problems(doc, exc, model))
-        return doc, None
+        return doc, _without_unknown_keys(doc, exc, model)
+
+
+def _without_unknown_keys(doc: Document, exc: ValidationError, model: type[M]) -> M | None:
+    """The model with the unknown keys left out, when they were its only fault (their problems are
+    reported already): the standard's rules still run on it, so a typo key does not hide the same
+    service's bad port. The run still fails on the schema problems; nothing is written."""
+    errors = exc.errors()
+    if not errors or any(e["type"] != "extra_forbidden" for e in errors):
+        return None
+    data = copy.deepcopy(doc.data)
+    for err in errors:
+        loc, rest = _data_loc(data, tuple(err["loc"]))
+        if rest or not loc:
+            return None
+        parent = data
+        for part in loc[:-1]:
+            parent = parent[part]
+        if isinstance(parent, dict):
+            parent.pop(loc[-1], None)
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None
 
 
 def _twin_manifests(ws: Workspace) -> list[Problem]:
@@ -156,7 +181,13 @@ def _problem_for(doc: Document, model: type[BaseModel], err: Any, loc: Loc, rest
     if err["type"] == "missing":
         missing = rest[0] if rest else "?"
         return doc.problem(loc, "schema", f"{dotted}: missing required key {missing!r}", key=True)
-    return doc.problem(loc, "schema", f"{dotted}: {err['msg'][0].lower()}{err['msg'][1:]}")
+    message = f"{dotted}: {err['msg'][0].lower()}{err['msg'][1:]}"
+    if err["type"] == "literal_error" and isinstance(err.get("input"), str):
+        expected = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+        close = difflib.get_close_matches(err["input"], expected, n=1, cutoff=0.6)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+    return doc.problem(loc, "schema", message)
 
 
 def _allowed_keys(model: type[BaseModel], loc: Loc) -> set[str]:
