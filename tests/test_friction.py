@@ -140,3 +140,13 @@ def test_a_typo_key_does_not_hide_the_same_service_s_bad_port(workspace: Path) -
     assert ("role: input should be 'production', 'dev' or 'federation'; did you mean 'federation'?"
             in result.stderr)
     assert not (workspace / "output").exists()
+
+
+def test_did_you_mean_for_needs_and_the_next_free_port_for_a_conflict(workspace: Path) -> None:
+    edit(workspace / "nodes" / "fleet.yaml", "needs: [postgres, nats, router]", "needs: [postgres, nats, ruter]")
+    edit(workspace / "nodes" / "fleet.yaml", "    port: 7002\n", "    port: 7001\n")
+    lines = ng(workspace, "validate").stderr.splitlines()
+    assert any(x.endswith("agents-service needs 'ruter', which is not in the catalog; did you mean 'router'?")
+               for x in lines)
+    assert any("error[port-conflict] agents-service: port 7001 is already used by city-service" in x
+               and x.endswith("; the next free mvp port is 7007 (nodegen ports --next mvp)") for x in lines)

@@ -203,13 +203,15 @@ def test_port_conflict_distinct_ports_pass(tmp_path: Path) -> None:
 
 
 def test_port_conflict_two_services_one_port(tmp_path: Path) -> None:
-    check(tmp_path, f"{F}:26:11: error[port-conflict] web: port 7001 is already used by api ({F}:20:11)",
+    check(tmp_path, f"{F}:26:11: error[port-conflict] web: port 7001 is already used by api ({F}:20:11); "
+          "the next free mvp port is 7002 (nodegen ports --next mvp)",
           fleet=FLEET + WEB.format(port=7001), node=sub(NODE, "api]", "api, web]"))
 
 
 def test_port_conflict_with_a_secondary_port(tmp_path: Path) -> None:
     check(tmp_path, f"{F}:28:21: error[port-class] swapper: port 7001 is outside the utility range 8000-8999",
-          f"{F}:28:21: error[port-conflict] swapper: port 7001 is already used by api ({F}:20:11)",
+          f"{F}:28:21: error[port-conflict] swapper: port 7001 is already used by api ({F}:20:11); "
+          "the next free utility port is 8891 (nodegen ports --next utility)",
           fleet=FLEET + sub(SWAPPER, "8891", "7001"))
 
 

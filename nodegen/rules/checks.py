@@ -177,11 +177,18 @@ def check_dependencies(m: Manifests) -> Iterator[Problem]:
     for name, svc in m.fleet.services.items():
         for j, need in enumerate(svc.needs):
             if need not in m.fleet.services:
-                yield fd.problem(_svc(name, "needs", j), "unknown-dependency",
-                                 f"{name} needs {need!r}, which is not in the catalog")
+                yield fd.problem(_svc(name, "needs", j), "unknown-dependency", _unknown_need(m, name, need))
             elif need == name:
                 yield fd.problem(_svc(name, "needs", j), "dependency-cycle", f"{name} needs itself")
     yield from _cycles(m)
+    yield from _node_dependencies(m)
+
+
+def _unknown_need(m: Manifests, name: str, need: str) -> str:
+    return f"{name} needs {need!r}, which is not in the catalog" + _did_you_mean(need, m.fleet.services)
+
+
+def _node_dependencies(m: Manifests) -> Iterator[Problem]:
     for node_id, node in m.nodes.items():
         runs = set(node_runs(m, node_id))
         for i, name, _ in node_service_entries(m, node_id):

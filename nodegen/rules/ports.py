@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nodegen.load.manifests import Manifests
-from nodegen.load.model import ServiceOverride
+from nodegen.load.model import Service, ServiceOverride
 from nodegen.load.yamlio import Document, Loc
 from nodegen.problems import Problem
 from nodegen.standard import CLASS_RANGE, is_ip, parse_bind, parse_range, publish_of, service_ports
@@ -90,6 +90,7 @@ def catalog_conflicts(m: Manifests) -> Iterator[Problem]:
     """Two catalog services listening on the same port (the gateway's 80/443 are per-node settings)."""
     fd = m.fleet_doc
     owner: dict[int, tuple[str, Loc]] = {}
+    known: dict[str, int | None] = {}
     for name, svc in m.fleet.services.items():
         if svc.gateway:
             continue
@@ -98,8 +99,21 @@ def catalog_conflicts(m: Manifests) -> Iterator[Problem]:
                 other, other_loc = owner[port]
                 line, col = fd.where(("services", other, *other_loc))
                 yield fd.problem(("services", name, *loc), RULE,
-                                 f"{name}: port {port} is already used by {other} ({fd.path}:{line}:{col})")
+                                 f"{name}: port {port} is already used by {other} ({fd.path}:{line}:{col})"
+                                 + _next_free_hint(m, svc, known))
             owner.setdefault(port, (name, loc))
+
+
+def _next_free_hint(m: Manifests, svc: Service, known: dict[str, int | None]) -> str:
+    """'; the next free mvp port is 7007' for a service whose port clashes (empty for core services);
+    known remembers each class's answer, so a fleet with many clashes stays linear."""
+    if svc.class_ not in CLASS_RANGE:
+        return ""
+    klass = svc.class_
+    if klass not in known:
+        known[klass] = next_free(m, klass)
+    port = known[klass]
+    return f"; the next free {klass} port is {port} (nodegen ports --next {klass})" if port else ""
 
 
 def check_port_conflicts(m: Manifests) -> Iterator[Problem]:
