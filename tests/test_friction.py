@@ -150,3 +150,15 @@ def test_did_you_mean_for_needs_and_the_next_free_port_for_a_conflict(workspace:
                for x in lines)
     assert any("error[port-conflict] agents-service: port 7001 is already used by city-service" in x
                and x.endswith("; the next free mvp port is 7007 (nodegen ports --next mvp)") for x in lines)
+
+
+# --- a fresh clone tests on its own --------------------------------------------------------------------
+
+def test_the_tests_read_nothing_outside_the_repository() -> None:
+    """The suite once read the shared folder beside the repository; its data is vendored in tests/fixtures/."""
+    outside = ("ROOT" + ".parent", "../" + "shared")  # split, so this file does not match itself
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert not any(word in text for word in outside), path
+    assert (ROOT / "tests" / "fixtures" / "real" / "docker-compose.all.yml").is_file()
+    assert (ROOT / "tests" / "fixtures" / "standard" / "NODE_INFRASTRUCTURE_STANDARDS.md").is_file()
