@@ -90,8 +90,17 @@ def _free_loopback_ports(count: int) -> list[int]:
             sock.close()
 
 
+def tool(name: str) -> str | None:
+    """A program on PATH, or in the sbin folders a login user's PATH lacks (Debian puts nginx there)."""
+    return shutil.which(name) or shutil.which(name, path=SBIN)
+
+
+SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
+
+
 def check_nginx(view: NodeView, folder: Path) -> Result:
-    if shutil.which("nginx") is None:
+    nginx_bin = tool("nginx")
+    if nginx_bin is None:
         return Result(view.id, "nginx", "skipped", "nginx not found (apt-get install nginx)")
     pair = self_signed(folder)
     if pair is None:
@@ -107,7 +116,7 @@ def check_nginx(view: NodeView, folder: Path) -> Result:
     conf_text = nginx.render(dataclasses.replace(view, gateway=gateway))[nginx.CONF]
     conf = folder / "nginx-verify.conf"
     conf.write_text(conf_text, encoding="utf-8")
-    code, out = _run(["nginx", "-t", "-q", "-c", str(conf), "-g", f"pid {folder / 'nginx.pid'};"], folder)
+    code, out = _run([nginx_bin, "-t", "-q", "-c", str(conf), "-g", f"pid {folder / 'nginx.pid'};"], folder)
     return Result(view.id, "nginx", "ok" if code == 0 else "failed", out)
 
 
@@ -119,11 +128,12 @@ def check_prometheus(node: str, folder: Path, files: Files) -> Result:
     return result
 
 
-def _tool_check(node: str, tool: str, cmd: list[str], folder: Path, install: str) -> Result:
-    if shutil.which(cmd[0]) is None:
-        return Result(node, tool, "skipped", f"{cmd[0]} not found ({install})")
-    code, out = _run(cmd, folder)
-    return Result(node, tool, "ok" if code == 0 else "failed", out)
+def _tool_check(node: str, name: str, cmd: list[str], folder: Path, install: str) -> Result:
+    found = tool(cmd[0])
+    if found is None:
+        return Result(node, name, "skipped", f"{cmd[0]} not found ({install})")
+    code, out = _run([found, *cmd[1:]], folder)
+    return Result(node, name, "ok" if code == 0 else "failed", out)
 
 
 def run_check(check: Check, node: str, folder: Path, files: Files, view: NodeView | None = None) -> Result | None:

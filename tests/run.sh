@@ -1,34 +1,62 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs (Debian packages and Python extras), then lint, type-check and test.
 # Usage: bash tests/run.sh [pytest args...]
+# Works as root, as a user with sudo, and as a plain user (then missing Debian packages are named,
+# and the tests that need them skip; under CI=true they fail). Python packages go into the active
+# virtual environment, else into .venv/ (created here): Debian's Python refuses pip installs into
+# the system (PEP 668).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(nginx prometheus prometheus-alertmanager dnsmasq-base openssl iproute2 util-linux)
+# nginx and other daemons live in /usr/sbin, which is not on a login user's PATH.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+apt_packages=(nginx prometheus prometheus-alertmanager dnsmasq-base openssl iproute2 util-linux python3-venv)
 missing=()
 command -v nginx >/dev/null || missing+=(nginx)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
-[ -x /usr/sbin/dnsmasq ] || command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
+command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v unshare >/dev/null || missing+=(util-linux)
+[ -n "${VIRTUAL_ENV:-}" ] || [ -x .venv/bin/python ] || python3 -c 'import ensurepip, venv' 2>/dev/null \
+    || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "installing Debian packages: ${missing[*]}"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
-    # The packages' own services are not wanted: tests start their own servers on 127.0.0.1.
-    for svc in nginx prometheus prometheus-alertmanager prometheus-node-exporter; do
-        $sudo service "$svc" stop >/dev/null 2>&1 || true
-    done
+    sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+            sudo=(sudo -n)
+        else
+            sudo=(none)
+        fi
+    fi
+    if [ "${sudo[*]}" = none ]; then
+        echo "tests/run.sh: not root and no sudo: cannot install ${missing[*]}" >&2
+        echo "  (as root: apt-get install ${apt_packages[*]}); tests that need them skip, and fail under CI=true" >&2
+    else
+        echo "installing Debian packages: ${missing[*]}"
+        "${sudo[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+            "${apt_packages[@]}" >/dev/null
+        # The packages' own services are not wanted: tests start their own servers on 127.0.0.1.
+        for svc in nginx prometheus prometheus-alertmanager prometheus-node-exporter; do
+            "${sudo[@]}" service "$svc" stop >/dev/null 2>&1 || true
+        done
+    fi
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+if [ -n "${VIRTUAL_ENV:-}" ]; then
+    python="$VIRTUAL_ENV/bin/python"
+else
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    python="$PWD/.venv/bin/python"
+    export PATH="$PWD/.venv/bin:$PATH"
+fi
+"$python" -m pip install -q --disable-pip-version-check -e '.[test]'
 
 # The habits CI enforces: lint, strict types, and (for a whole run) branch coverage above a floor.
-python3 -m ruff check .
-python3 -m mypy
+"$python" -m ruff check .
+"$python" -m mypy
 coverage=(--cov=nodegen --cov-branch --cov-report=term:skip-covered)
 if [ $# -eq 0 ]; then
     # Branch coverage on 2026-12-01: 94% of 3521 statements and 1200 branches without the e2e tests, which
@@ -37,7 +65,7 @@ if [ $# -eq 0 ]; then
 fi
 
 set +e
-python3 -m pytest "${coverage[@]}" "$@"
+"$python" -m pytest "${coverage[@]}" "$@"
 rc=$?
 set -e
 if [ $rc -eq 5 ]; then

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -162,3 +163,56 @@ def test_the_tests_read_nothing_outside_the_repository() -> None:
         assert not any(word in text for word in outside), path
     assert (ROOT / "tests" / "fixtures" / "real" / "docker-compose.all.yml").is_file()
     assert (ROOT / "tests" / "fixtures" / "standard" / "NODE_INFRASTRUCTURE_STANDARDS.md").is_file()
+
+
+# --- the README's first commands, as a plain user on a stock Debian ---------------------------------
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("```sh\n") + 6:]
+    block = block[:block.index("```")]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_readme_commands_work_verbatim_as_a_plain_user(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No /usr/sbin on PATH, no sudo, an externally managed Python: the README's install and the test
+    runner both work (the runner narrowed to one test module, so that it does not run this suite again)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop to another user")
+    install, run_tests = _readme_commands()
+    assert install.startswith("python3 -m venv") and run_tests == "bash tests/run.sh"
+    home = Path(tempfile.mkdtemp(prefix="nodegen-user-"))
+    try:
+        repo = home / "repo"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True, timeout=120)
+        for rel in ("README.md", "tests/run.sh"):  # the versions under test, committed or not
+            shutil.copy(ROOT / rel, repo / rel)
+        subprocess.run(["chown", "-R", "65534:65534", str(home)], check=True)
+        os.chmod(home, 0o755)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8"}
+        user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        first = subprocess.run([*user, "sh", "-c", install], cwd=repo, env=env, capture_output=True, text=True,
+                               timeout=600, check=False)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "externally-managed-environment" not in first.stderr
+        assert (repo / "output" / "node1" / "docker-compose.all.yml").is_file()
+        second = subprocess.run([*user, "sh", "-c", f"{run_tests} -q -p no:cacheprovider tests/test_smoke.py"],
+                                cwd=repo, env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "sudo: not found" not in second.stderr
+        assert re.search(r"\b\d+ passed\b", second.stdout), second.stdout
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_verify_finds_nginx_in_sbin_without_it_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A login user's PATH has no /usr/sbin, where Debian installs nginx."""
+    from nodegen import verify
+
+    sbin = next((d for d in verify.SBIN.split(":") if (Path(d) / "nginx").is_file()), None)
+    if sbin is None:
+        pytest.skip("nginx is not installed in an sbin folder here")
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+    assert shutil.which("nginx") is None or not shutil.which("nginx", path="/usr/local/bin:/usr/bin:/bin")
+    assert verify.tool("nginx") == str(Path(sbin) / "nginx")
