@@ -12,6 +12,7 @@ from nodegen import __version__
 from nodegen.commands import COMMANDS
 from nodegen.commands.common import Ctx
 from nodegen.errors import NodegenError, ProblemsFound
+from nodegen.helptext import epilog
 from nodegen.problems import format_problems
 
 EXAMPLES = """
@@ -44,6 +45,8 @@ class LazyGroup(click.Group):
             return None
         command = importlib.import_module(module).command
         assert isinstance(command, click.Command)
+        if command.epilog is None:
+            command.epilog = epilog(cmd_name)
         return command
 
 

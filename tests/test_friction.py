@@ -216,3 +216,34 @@ def test_verify_finds_nginx_in_sbin_without_it_on_path(monkeypatch: pytest.Monke
     monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
     assert shutil.which("nginx") is None or not shutil.which("nginx", path="/usr/local/bin:/usr/bin:/bin")
     assert verify.tool("nginx") == str(Path(sbin) / "nginx")
+
+
+# --- help pages and shell completion -------------------------------------------------------------------
+
+def test_every_subcommand_help_page_has_examples() -> None:
+    from nodegen.commands import COMMANDS
+
+    for name in COMMANDS:
+        page = invoke(name, "--help")
+        assert page.code == 0, name
+        examples = page.stdout[page.stdout.index("Examples:"):]
+        assert f"nodegen {name}" in examples or f"nodegen --format github {name}" in examples, name
+
+
+def _complete(cwd: Path, words: str) -> list[str]:
+    env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+           "_NODEGEN_COMPLETE": "bash_complete", "PYTHONPATH": str(ROOT)}
+    script = "import sys; from nodegen.cli import cli; sys.exit(cli.main(prog_name='nodegen'))"
+    done = subprocess.run([sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    return [line.split(",", 1)[1] for line in done.stdout.splitlines() if line.startswith("plain,")]
+
+
+def test_shell_completion_completes_node_names(workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    assert _complete(workspace, "nodegen render n") == ["node1", "node2", "node3"]
+    assert _complete(workspace, "nodegen check node1 n") == ["node2", "node3"]
+    assert _complete(workspace, "nodegen audit node3") == ["node3"]
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    assert _complete(elsewhere, f"nodegen -C {workspace} diff ") == ["node1", "node2", "node3"]
+    assert _complete(elsewhere, "nodegen render ") == []  # no workspace: nothing, and no traceback
+    assert "completion" in (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")

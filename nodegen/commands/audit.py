@@ -8,6 +8,7 @@ import click
 
 from nodegen.commands.common import Ctx, pass_ctx
 from nodegen.errors import NodegenError, UsageError, WorkspaceError
+from nodegen.helptext import complete_nodes
 from nodegen.problems import Problem, format_problems
 
 # The checklist items a compose file alone can show, and the rules whose violations fail each.
@@ -21,7 +22,7 @@ FILE_ITEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 @click.command("audit")
-@click.argument("target", metavar="NODE|FILE.yml")
+@click.argument("target", metavar="NODE|FILE.yml", shell_complete=complete_nodes)
 @click.option("--project", help="project of a compose file's names and labels "
               "(default: its name: key, else the prefix of its container names)")
 @pass_ctx

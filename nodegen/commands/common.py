@@ -9,6 +9,7 @@ import click
 
 from nodegen.checksums import SUM_FILE
 from nodegen.errors import NodegenError
+from nodegen.helptext import complete_nodes
 from nodegen.problems import format_problems
 from nodegen.workspace import Workspace, find_workspace
 
@@ -41,7 +42,7 @@ class Drift(NodegenError):
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
-nodes_arg = click.argument("nodes", nargs=-1, metavar="[NODE]...")
+nodes_arg = click.argument("nodes", nargs=-1, metavar="[NODE]...", shell_complete=complete_nodes)
 all_opt = click.option("--all", "all_nodes", is_flag=True, help="every node of the fleet")
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from nodegen.commands.common import Ctx, pass_ctx
+from nodegen.helptext import complete_nodes
 
 
 @click.command("graph")
-@click.argument("node", required=False, metavar="[NODE]")
+@click.argument("node", required=False, metavar="[NODE]", shell_complete=complete_nodes)
 @pass_ctx
 def command(c: Ctx, node: str | None) -> None:
     """Print Mermaid flowchart source: the whole fleet, or one node (as in FLEET.md and INFRASTRUCTURE.md)."""

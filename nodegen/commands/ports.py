@@ -6,6 +6,7 @@ import click
 
 from nodegen.commands.common import Ctx, pass_ctx
 from nodegen.errors import NodegenError
+from nodegen.helptext import complete_nodes
 from nodegen.pipeline import Fleet, load_fleet
 from nodegen.problems import Problem, format_problems
 from nodegen.rules.ports import NEXT_CLASSES, next_free
@@ -34,7 +35,7 @@ def _ledger(fleet: Fleet, chosen: list[str], whole_fleet: bool) -> str:
 
 
 @click.command("ports")
-@click.argument("nodes", nargs=-1, metavar="[NODE]...")
+@click.argument("nodes", nargs=-1, metavar="[NODE]...", shell_complete=complete_nodes)
 @click.option("--next", "next_class", type=click.Choice(NEXT_CLASSES),
               help="print the next free port of this class across the fleet, and nothing else")
 @pass_ctx

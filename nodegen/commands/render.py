@@ -27,16 +27,7 @@ from nodegen.output import (
 if TYPE_CHECKING:
     from nodegen.pipeline import Fleet
 
-HELP_EXAMPLES = """
-\b
-Examples:
-  nodegen render node1             write output/node1/ (and the fleet-wide output/FLEET.md)
-  nodegen render --all             every node; removes folders of nodes without a manifest
-  nodegen render --all --force     overwrite hand edits (each file it removes is listed first)
-"""
-
-
-@click.command("render", epilog=HELP_EXAMPLES)
+@click.command("render")
 @nodes_arg
 @all_opt
 @click.option("--force", is_flag=True, help="overwrite files edited by hand since nodegen wrote them")
