@@ -247,3 +247,31 @@ def test_shell_completion_completes_node_names(workspace: Path, tmp_path_factory
     assert _complete(elsewhere, f"nodegen -C {workspace} diff ") == ["node1", "node2", "node3"]
     assert _complete(elsewhere, "nodegen render ") == []  # no workspace: nothing, and no traceback
     assert "completion" in (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+
+
+# --- the "add a node" walkthrough ----------------------------------------------------------------------
+
+def test_the_add_a_node_walkthrough_works_as_written(done: Path) -> None:
+    page = (ROOT / "docs" / "add-a-node.md").read_text(encoding="utf-8")
+    manifest = page[page.index("# nodes/node4.yaml\n"):]
+    manifest = manifest[:manifest.index("```")]
+    (done / "nodes" / "node4.yaml").write_text(manifest, encoding="utf-8")
+    shutil.copy(ROOT / ".gitignore", done / ".gitignore")
+    before = {n: tree(done / "output" / n) for n in ("node2", "node3")}
+    assert ng(done, "validate").code == 0
+    assert ng(done, "render", "--all").code == 0
+    assert {n: tree(done / "output" / n) for n in ("node2", "node3")} == before  # they do not depend on node4
+    audit = ng(done, "audit", "node4")
+    assert audit.code == 0, audit.stdout
+    assert "9 of 9 items pass" in audit.stdout
+    for claim in ("exactly one gateway service", "infra/nginx/certs/fullchain.pem", "`on-demand`", "`dev`"):
+        assert claim in page
+
+
+def test_cli_reference_says_what_render_does_with_the_fleet_wide_files(done: Path) -> None:
+    page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert "naming nodes leaves them alone" not in page
+    assert "every render keeps them current, whichever nodes are named" in page
+    edit(done / "nodes" / "node3.yaml", "name: НОДА3", "name: НОДА-3")
+    assert ng(done, "render", "node3").code == 0
+    assert "НОДА-3" in (done / "output" / "FLEET.md").read_text(encoding="utf-8")
