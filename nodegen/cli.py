@@ -10,10 +10,10 @@ import click
 
 from nodegen import __version__
 from nodegen.commands import COMMANDS
-from nodegen.commands.common import Ctx
+from nodegen.commands.common import Ctx, Report
 from nodegen.errors import NodegenError, ProblemsFound
 from nodegen.helptext import epilog
-from nodegen.problems import format_problems
+from nodegen.problems import STYLES, format_problems
 
 EXAMPLES = """
 \b
@@ -54,19 +54,27 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="nodegen")
 @click.option("-C", "--workspace", type=click.Path(file_okay=False, path_type=Path),
               help="workspace folder (default: nearest folder at or above . holding nodes/fleet.yaml)")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
-              show_default=True, help="how problems are printed")
+@click.option("--format", "fmt", type=click.Choice(list(STYLES)), default="text", show_default=True,
+              help="how problems are printed: json, github and sarif go to stdout, human text to stderr")
 @click.pass_context
 def cli(ctx: click.Context, workspace: Path | None, fmt: str) -> None:
     """Render a fleet's Docker host configs from manifests validated against the standard."""
-    ctx.obj = Ctx(workspace, fmt)
+    ctx.obj = Ctx(workspace, fmt, ctx.obj if isinstance(ctx.obj, Report) else None)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; turn every expected error into a message and an exit code (0 ok, 1 problems, 2 usage)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    report = Report()
     try:
-        cli.main(args=args, prog_name="nodegen", standalone_mode=False)
+        _run(args, report)
+    finally:
+        report.flush()
+
+
+def _run(args: list[str], report: Report) -> None:
+    try:
+        cli.main(args=args, prog_name="nodegen", standalone_mode=False, obj=report)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -76,7 +84,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(1)
     except ProblemsFound as exc:
-        click.echo(format_problems(exc.problems, _format_from(args)), err=True)
+        if report.machine:
+            report.problems.extend(exc.problems)
+        else:
+            click.echo(format_problems(exc.problems, report.style), err=True)
         click.echo(f"{sum(p.is_error for p in exc.problems)} error(s); nothing written", err=True)
         sys.exit(1)
     except NodegenError as exc:
@@ -86,12 +97,3 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     sys.exit(0)
-
-
-def _format_from(args: list[str]) -> str:
-    for i, arg in enumerate(args):
-        if arg.startswith("--format="):
-            return arg.split("=", 1)[1]
-        if arg == "--format" and i + 1 < len(args):
-            return args[i + 1]
-    return "text"

@@ -60,8 +60,8 @@ def test_validate_reports_every_problem_sorted(broken: Path) -> None:
 def test_format_json(broken: Path) -> None:
     result = invoke("-C", str(broken), "--format", "json", "validate")
     assert result.code == 1
-    *lines, summary = result.stderr.splitlines()
-    assert summary == "2 error(s); nothing written"
+    assert result.stderr == "2 error(s); nothing written\n"  # machine output on stdout, human text on stderr
+    lines = result.stdout.splitlines()
     assert json.loads(lines[0]) == {"path": "nodes/fleet.yaml", "line": 20, "col": 11, "rule": "port-class",
                                     "message": "api: port 9555 is outside the mvp range 7000-7999",
                                     "level": "error"}
@@ -71,7 +71,7 @@ def test_format_json(broken: Path) -> None:
 def test_format_github(broken: Path) -> None:
     result = invoke("-C", str(broken), "--format=github", "validate")
     assert result.code == 1
-    assert result.stderr.splitlines()[0] == (
+    assert result.stdout.splitlines()[0] == (
         "::error file=nodes/fleet.yaml,line=20,col=11,title=port-class::"
         "api: port 9555 is outside the mvp range 7000-7999"
     )
@@ -81,7 +81,7 @@ def test_format_github_escapes_what_would_break_an_annotation(tmp_path: Path) ->
     write_workspace(tmp_path, {"nodes/fleet.yaml": sub(FLEET, "route: api", "route: 'a%0A::error::x'"),
                                "nodes/n1.yaml": NODE})
     result = invoke("-C", str(tmp_path), "--format", "github", "validate")
-    first = result.stderr.splitlines()[0]
+    first = result.stdout.splitlines()[0]
     assert first.startswith("::error file=nodes/fleet.yaml,line=21,col=12,title=route::api: route ")
     assert first.endswith("route 'a%250A::error::x' must be lowercase ASCII letters, digits and '-'")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -9,7 +11,7 @@ import click
 from nodegen.commands.common import Ctx, pass_ctx
 from nodegen.errors import NodegenError, UsageError, WorkspaceError
 from nodegen.helptext import complete_nodes
-from nodegen.problems import Problem, format_problems
+from nodegen.problems import Problem
 
 # The checklist items a compose file alone can show, and the rules whose violations fail each.
 FILE_ITEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -28,6 +30,8 @@ FILE_ITEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
 @pass_ctx
 def command(c: Ctx, target: str, project: str | None) -> None:
     """Print the standard's compliance checklist for NODE (exit 1 if an item fails), or audit a compose FILE."""
+    if c.format != "json":
+        c.reports()
     if target.endswith((".yml", ".yaml")) or Path(target).is_file():
         _audit_file(c, Path(target), target, project)
     else:
@@ -44,17 +48,24 @@ def _audit_node(c: Ctx, node_id: str) -> None:
     fleet = c.fleet()
     fleet.select((node_id,), False)
     node = fleet.view(node_id)
-    click.echo(f"audit {node_id}: {node.name} ({node.role}, {node.uptime}), output/{node_id}")
+    c.echo(f"audit {node_id}: {node.name} ({node.role}, {node.uptime}), output/{node_id}")
     items = audit_node(fleet, node_id)
     for item in items:
         if item.ok:
-            click.echo(f"{_mark(True)} {item.title}: {'; '.join(item.evidence)}")
+            c.echo(f"{_mark(True)} {item.title}: {'; '.join(item.evidence)}")
         else:
-            click.echo(f"{_mark(False)} {item.title}:")
+            c.echo(f"{_mark(False)} {item.title}:")
             for line in item.evidence:
-                click.echo(f"    {line}")
+                c.echo(f"    {line}")
     passed = sum(item.ok for item in items)
-    click.echo(f"{passed} of {len(items)} items pass")
+    c.echo(f"{passed} of {len(items)} items pass")
+    if c.format == "json":
+        click.echo(json.dumps({"node": node_id, "passed": passed, "total": len(items),
+                               "items": [{"title": i.title, "ok": i.ok, "evidence": i.evidence} for i in items]},
+                              ensure_ascii=False, indent=2))
+    elif c.machine:
+        c.problems([Problem(f"output/{node_id}", 1, 1, "checklist", f"{i.title}: {'; '.join(i.evidence)}")
+                    for i in items if not i.ok])
     if passed != len(items):
         raise NodegenError(f"{node_id}: {len(items) - passed} checklist item(s) fail")
 
@@ -68,13 +79,19 @@ def _audit_file(c: Ctx, path: Path, display: str, project: str | None) -> None:
     if loaded is not None:
         problems = audit_compose(loaded)
     count = len(loaded.services) if loaded is not None else 0
-    click.echo(f"audit {display}: {count} service(s), project {loaded.project if loaded else '?'}; "
-               "compose-level items only")
+    project_name = loaded.project if loaded else "?"
+    c.echo(f"audit {display}: {count} service(s), project {project_name}; compose-level items only")
+    items = []
     for title, rules in FILE_ITEMS:
         mine = [p for p in problems if p.rule in rules]
-        click.echo(f"{_mark(not mine)} {title}: " + (_counts(mine) if mine else "no violation"))
+        items.append({"title": title, "ok": not mine, "violations": len(mine)})
+        c.echo(f"{_mark(not mine)} {title}: " + (_counts(mine) if mine else "no violation"))
+    if c.format == "json":
+        click.echo(json.dumps({"file": display, "services": count, "project": project_name, "items": items,
+                               "problems": [asdict(p) for p in sorted(set(problems))]}, ensure_ascii=False, indent=2))
+    else:
+        c.problems(problems, text_err=False)
     if problems:
-        click.echo(format_problems(problems, c.format))
         raise NodegenError(f"{len(problems)} violation(s) in {display}")
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import click
 
 from nodegen import cache
 from nodegen.commands.common import Ctx, Drift, all_opt, drift_lines, nodes_arg, orphans, pass_ctx
+from nodegen.problems import Problem
 
 
 @click.command("check")
@@ -17,19 +21,20 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
 
     A clean result is cached in .nodegen-cache/ (set NODEGEN_NO_CACHE=1 to always render).
     """
+    if c.format != "json":
+        c.reports()
     ws = c.find()
     key = cache.fingerprint(ws) if cache.enabled() else ""
     fast = None if all_nodes and nodes else cache.clean_by_cache(ws, list(nodes) or None, key)
     if fast is not None:
-        click.echo(f"ok: output/ is current for {', '.join(fast)}")
+        _clean(c, fast)
         return
+    from nodegen.handedits import explain
     from nodegen.output import compare
 
     fleet = c.fleet()
     chosen = fleet.select(nodes, all_nodes, default_all=True)
     out = fleet.workspace.output_dir
-    from nodegen.handedits import explain
-
     lines: list[str] = []
     edits: list[str] = []
     target = " ".join(nodes) if nodes else "--all"
@@ -43,7 +48,9 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
         cmp = compare(out, root_files, "output", recurse=False)
         lines += drift_lines(cmp)
         edits += [explain("output", r, out / r, root_files.get(r), node="--all") for r in cmp.edited]
+    found = _as_problems(lines, edits, target)
     if lines:
+        _machine(c, chosen, found)
         hint = "\nrun: nodegen render " + target
         if edits:
             hint = "\nhand edits (render refuses them until they are in the manifests or dropped):\n" + "\n".join(
@@ -51,4 +58,38 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
         raise Drift("\n".join(lines) + hint)
     if not nodes and key:
         cache.store(ws, key, cache.snapshot(ws, chosen))
-    click.echo(f"ok: output/ is current for {', '.join(chosen)}")
+    _clean(c, chosen)
+
+
+def _clean(c: Ctx, chosen: list[str]) -> None:
+    _machine(c, chosen, [])
+    c.echo(f"ok: output/ is current for {', '.join(chosen)}")
+
+
+def _output_path(shown: str) -> str:
+    """node1/x -> output/node1/x; output/FLEET.md stays as it is."""
+    return shown if shown.startswith("output/") else f"output/{shown}"
+
+
+def _as_problems(lines: list[str], edits: list[str], target: str) -> list[Problem]:
+    """Drift lines ('node1/x: stale') and hand-edit explanations as located problems."""
+    found = []
+    for line in lines:
+        shown, state = line.rsplit(": ", 1)
+        found.append(Problem(_output_path(shown), 1, 1, "output-drift", f"{state}; run nodegen render {target}"))
+    for edit in edits:
+        shown, message = edit.split(": ", 1)
+        at = re.search(r"\(lines? (\d+)", message)
+        found.append(Problem(_output_path(shown), int(at.group(1)) if at else 1, 1, "hand-edit", message))
+    return found
+
+
+def _machine(c: Ctx, chosen: list[str], found: list[Problem]) -> None:
+    """JSON: one document with every file's state; the other machine formats: the problems."""
+    if c.format == "json":
+        files = [{"path": p.path, "state": p.message.split(";", 1)[0]} for p in found if p.rule == "output-drift"]
+        edits = [{"path": p.path, "message": p.message} for p in found if p.rule == "hand-edit"]
+        click.echo(json.dumps({"clean": not files, "nodes": chosen, "files": files, "hand_edits": edits},
+                              ensure_ascii=False, indent=2))
+    elif c.machine:
+        c.problems(found)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,7 +11,7 @@ import click
 from nodegen.checksums import SUM_FILE
 from nodegen.errors import NodegenError
 from nodegen.helptext import complete_nodes
-from nodegen.problems import format_problems
+from nodegen.problems import MACHINE_STYLES, Problem, format_problems, format_report
 from nodegen.workspace import Workspace, find_workspace
 
 if TYPE_CHECKING:  # the pipeline is imported only by commands that load the fleet
@@ -18,12 +19,57 @@ if TYPE_CHECKING:  # the pipeline is imported only by commands that load the fle
     from nodegen.pipeline import Fleet
 
 
+@dataclass
+class Report:
+    """The problems of one run in a machine format, printed once, as one document, on stdout."""
+
+    style: str = "text"
+    problems: list[Problem] = field(default_factory=list)
+    document: bool = False  # the command reports problems: print the document even when there are none
+
+    @property
+    def machine(self) -> bool:
+        return self.style in MACHINE_STYLES
+
+    def flush(self) -> None:
+        if not self.machine or not (self.document or self.problems):
+            return
+        from nodegen.rules import all_rules
+
+        text = format_report(self.problems, self.style, all_rules() if self.style == "sarif" else None)
+        if text:
+            click.echo(text)
+        self.problems, self.document = [], False
+
+
 class Ctx:
     """Global options, and the validated fleet loaded on demand."""
 
-    def __init__(self, workspace: Path | None, fmt: str) -> None:
+    def __init__(self, workspace: Path | None, fmt: str, report: Report | None = None) -> None:
         self.workspace = workspace
         self.format = fmt
+        self.report = report or Report(fmt)
+        self.report.style = fmt
+
+    @property
+    def machine(self) -> bool:
+        """A machine format was asked for: its document goes to stdout, human text to stderr."""
+        return self.report.machine
+
+    def echo(self, text: str, *, nl: bool = True) -> None:
+        """Human text: stdout, or stderr when stdout carries a machine format."""
+        click.echo(text, err=self.machine, nl=nl)
+
+    def reports(self) -> None:
+        """This command reports problems: a machine format prints its document even with none."""
+        self.report.document = True
+
+    def problems(self, problems: list[Problem], *, text_err: bool = True) -> None:
+        """Problems found by a command: into the run's document, or as text lines now."""
+        if self.machine:
+            self.report.problems.extend(problems)
+        elif problems:
+            click.echo(format_problems(problems, self.format), err=text_err)
 
     def find(self) -> Workspace:
         return find_workspace(explicit=self.workspace)
@@ -33,7 +79,7 @@ class Ctx:
 
         fleet = load_fleet(self.find())
         if fleet.warnings:
-            click.echo(format_problems(fleet.warnings, self.format), err=True)
+            self.problems(fleet.warnings)
         return fleet
 
 

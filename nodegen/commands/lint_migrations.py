@@ -9,7 +9,6 @@ import click
 from nodegen.commands.common import Ctx, pass_ctx
 from nodegen.errors import NodegenError
 from nodegen.migrations import lint_folder
-from nodegen.problems import format_problems
 
 
 @click.command("lint-migrations")
@@ -17,9 +16,10 @@ from nodegen.problems import format_problems
 @pass_ctx
 def command(c: Ctx, folder: Path) -> None:
     """Check DIR's migrations: NNN_description.sql names, numbering, header, BEGIN/COMMIT, rollback files."""
+    c.reports()
     display = folder.as_posix()
     problems, migrations, rollbacks = lint_folder(folder, display)
     if problems:
-        click.echo(format_problems(problems, c.format))
+        c.problems(problems, text_err=False)
         raise NodegenError(f"{len(problems)} problem(s) in {display}")
-    click.echo(f"ok: {migrations} migration(s) and {rollbacks} rollback file(s) in {display}")
+    c.echo(f"ok: {migrations} migration(s) and {rollbacks} rollback file(s) in {display}")

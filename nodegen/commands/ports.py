@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+from typing import Any
+
 import click
 
 from nodegen.commands.common import Ctx, pass_ctx
 from nodegen.errors import NodegenError
 from nodegen.helptext import complete_nodes
 from nodegen.pipeline import Fleet, load_fleet
-from nodegen.problems import Problem, format_problems
+from nodegen.problems import Problem
 from nodegen.rules.ports import NEXT_CLASSES, next_free
-from nodegen.view.ports import PortRow, fleet_rows, fleet_tables, node_rows, node_tables
+from nodegen.view.ports import SECTIONS, FleetRow, PortRow, fleet_rows, fleet_tables, node_rows, node_tables
 
 # A fleet whose only problems are these still gets its ledger: it is how a clash is found and fixed.
 PORT_RULES = ("port-class", "port-conflict")
@@ -19,7 +23,7 @@ PORT_RULES = ("port-class", "port-conflict")
 def _load(c: Ctx) -> Fleet:
     fleet = load_fleet(c.find(), tolerate=PORT_RULES)
     if fleet.warnings:
-        click.echo(format_problems(fleet.warnings, c.format), err=True)
+        c.problems(fleet.warnings)
     return fleet
 
 
@@ -34,6 +38,25 @@ def _ledger(fleet: Fleet, chosen: list[str], whole_fleet: bool) -> str:
     return "\n".join(parts)
 
 
+def _ledger_json(fleet: Fleet, chosen: list[str], whole_fleet: bool) -> str:
+    """The ledger as one JSON document: fleet rows, each chosen node's rows, and the port problems."""
+    rows: dict[str, list[PortRow]] = {view.id: node_rows(view) for view in fleet.resolved.nodes}
+    doc: dict[str, Any] = {}
+    if whole_fleet:
+        doc["fleet"] = [_row(r) for r in fleet_rows(r for n in rows.values() for r in n)]
+    doc["nodes"] = {n: [_row(r) for r in rows[n]] for n in chosen}
+    doc["problems"] = [asdict(p) for p in sorted(set(fleet.errors))]
+    return json.dumps(doc, ensure_ascii=False, indent=2)
+
+
+def _row(row: PortRow | FleetRow) -> dict[str, Any]:
+    data = asdict(row)
+    data["section"] = SECTIONS[row.section][1]
+    data.pop("first")
+    data["class"] = data.pop("klass")
+    return data
+
+
 @click.command("ports")
 @click.argument("nodes", nargs=-1, metavar="[NODE]...", shell_complete=complete_nodes)
 @click.option("--next", "next_class", type=click.Choice(NEXT_CLASSES),
@@ -43,19 +66,23 @@ def command(c: Ctx, nodes: tuple[str, ...], next_class: str | None) -> None:
     """Print the port ledger (fleet, then each node) in the standard's tables; conflicts are located problems."""
     fleet = _load(c)
     m = fleet.manifests
+    as_json = c.format == "json"
     if next_class is not None:
         port = next_free(m, next_class)
         if port is None:
             raise NodegenError(f"no free {next_class} port left in its range")
-        click.echo(str(port))
+        click.echo(json.dumps({"class": next_class, "port": port}) if as_json else str(port))
+    elif as_json:
+        click.echo(_ledger_json(fleet, fleet.select(nodes, False, default_all=True), not nodes))
     else:
         click.echo(_ledger(fleet, fleet.select(nodes, False, default_all=True), not nodes), nl=False)
-    _fail_on(c, fleet.errors)
+    _fail_on(c, fleet.errors, reported=as_json and next_class is None)
 
 
-def _fail_on(c: Ctx, errors: list[Problem]) -> None:
+def _fail_on(c: Ctx, errors: list[Problem], *, reported: bool) -> None:
     """Exit 1 after the output when the fleet has port problems (the ledger's conflicts among them, each
     located): what was printed is still worth reading."""
     if errors:
-        click.echo(format_problems(errors, c.format), err=True)
+        if not reported:
+            c.problems(errors)
         raise NodegenError(f"{len(errors)} port problem(s)")

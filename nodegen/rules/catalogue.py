@@ -20,3 +20,20 @@ RULES: dict[str, str] = {
     "image": "images are pinned to a version tag (never latest); exactly one of image or build",
     "value-syntax": "values rendered into nginx, YAML or shell cannot inject syntax",
 }
+
+# Findings about output/ and the real tools' verdicts, reported by check, verify and audit NODE.
+OUTPUT_RULES: dict[str, str] = {
+    "output-drift": "output/ holds exactly what the manifests render (no stale, missing or extra file)",
+    "hand-edit": "a generated file is not edited by hand; the change belongs in the manifest key that produces it",
+    "verify": "the rendered files pass the real tools: Docker Compose, nginx -t, promtool, amtool, shellcheck",
+    "checklist": "an item of the standard's Compliance Checklist holds for the node as it would be deployed",
+}
+
+
+def all_rules() -> dict[str, str]:
+    """Every rule id nodegen can report, with its one-line description (manifests, compose files,
+    migrations, output)."""
+    from nodegen.compose_audit import RULES as COMPOSE_RULES
+    from nodegen.migrations import RULES as MIGRATION_RULES
+
+    return {**RULES, **COMPOSE_RULES, **MIGRATION_RULES, **OUTPUT_RULES}
