@@ -146,3 +146,8 @@ def test_json_documents_for_nodes_ports_audit_and_check(done: Path) -> None:
     stale = ng(done, "--format", "json", "check")
     assert stale.code == 1
     assert json.loads(stale.stdout)["files"] == [{"path": "output/node3/docker-compose.all.yml", "state": "missing"}]
+
+
+def test_every_rule_id_is_documented() -> None:
+    page = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert [r for r in all_rules() if f"| `{r}` |" not in page] == []
