@@ -138,7 +138,7 @@ def test_conflicts_are_shown_with_both_locations(workspace: Path) -> None:
     assert "## Conflicts" not in result.stdout  # conflicts are problems, on stderr like every command's
     assert result.stderr == (
         f"nodes/fleet.yaml:{ocr}:11: error[port-conflict] ocr-service: port 8895 is already used by stt-service "
-        f"(nodes/fleet.yaml:{stt}:11)\n"
+        f"(nodes/fleet.yaml:{stt}:11); the next free multimodal port is 8900 (nodegen ports --next multimodal)\n"
         f"nodes/node1.yaml:{frontend}:17: error[port-conflict] frontend: host port 3000 is already published by "
         f"grafana (nodes/node1.yaml:{grafana}:17)\n"
         "2 port problem(s)\n")

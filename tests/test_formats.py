@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from nodegen.rules import all_rules
+from nodegen.rules.catalogue import all_rules
 from tests.conftest import FIXTURES, ROOT, Run, invoke
 from tests.test_output import edit
 
@@ -134,7 +134,7 @@ def test_json_documents_for_nodes_ports_audit_and_check(done: Path) -> None:
     ports = json.loads(ng(done, "--format", "json", "ports").stdout)
     assert {"title": "Agents Service", "ports": "7002"}.items() <= next(
         r for r in ports["fleet"] if r["title"] == "Agents Service").items()
-    assert ports["conflicts"] == [] and set(ports["nodes"]) == {"node1", "node2", "node3"}
+    assert ports["problems"] == [] and set(ports["nodes"]) == {"node1", "node2", "node3"}
     assert json.loads(ng(done, "--format", "json", "ports", "--next", "mvp").stdout) == {"class": "mvp", "port": 7007}
     audit = ng(done, "--format", "json", "audit", "node1")
     doc = json.loads(audit.stdout)

@@ -34,7 +34,7 @@ class Report:
     def flush(self) -> None:
         if not self.machine or not (self.document or self.problems):
             return
-        from nodegen.rules import all_rules
+        from nodegen.rules.catalogue import all_rules
 
         text = format_report(self.problems, self.style, all_rules() if self.style == "sarif" else None)
         if text:

@@ -33,7 +33,7 @@ OUTPUT_RULES: dict[str, str] = {
 def all_rules() -> dict[str, str]:
     """Every rule id nodegen can report, with its one-line description (manifests, compose files,
     migrations, output)."""
-    from nodegen.compose_audit import RULES as COMPOSE_RULES
     from nodegen.migrations import RULES as MIGRATION_RULES
+    from nodegen.rules.compose import RULES as COMPOSE_RULES
 
     return {**RULES, **COMPOSE_RULES, **MIGRATION_RULES, **OUTPUT_RULES}
