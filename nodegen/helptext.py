@@ -25,6 +25,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
               ("nodegen ports --next mvp", "the next free port of a class")],
     "graph": [("nodegen graph", "the fleet's Mermaid diagram"), ("nodegen graph node1", "one node's diagram")],
     "lint-migrations": [("nodegen lint-migrations migrations/", "the standard's rules for SQL migrations")],
+    "explain": [("nodegen explain port-class", "what the rule checks, its section of the standard, an example")],
     "audit": [("nodegen audit node1", "the standard's compliance checklist for node1"),
               ("nodegen audit docker-compose.yml", "compose-level rules on a hand-written file")],
 }

@@ -18,4 +18,5 @@ COMMANDS: dict[str, str] = {
     "graph": "nodegen.commands.graph",
     "lint-migrations": "nodegen.commands.lint_migrations",
     "audit": "nodegen.commands.audit",
+    "explain": "nodegen.commands.explain",
 }
