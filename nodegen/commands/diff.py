@@ -1,6 +1,8 @@
-"""`nodegen diff`: what render would change, as a unified diff."""
+"""`nodegen diff`: what render would change, as a unified diff; with --base, a review summary against a Git revision."""
 
 from __future__ import annotations
+
+import json
 
 import click
 
@@ -11,9 +13,19 @@ from nodegen.output import unified_diff
 @click.command("diff")
 @nodes_arg
 @all_opt
+@click.option("--base", metavar="REF", help="compare the manifests at this Git revision with the working tree")
+@click.option("--format", "style", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True,
+              help="with --base: the summary as Markdown (for a pull request) or JSON (for a bot)")
 @pass_ctx
-def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
-    """Show what render would change (--all: every node and the fleet-wide files); exit 1 on differences."""
+def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, base: str | None, style: str) -> None:
+    """Show what render would change (--all: every node and the fleet-wide files); exit 1 on differences.
+
+    With --base REF: render the manifests at REF and in the working tree and print what changes,
+    node → service → facet, a one-line plan, then the file diff.
+    """
+    if base is not None:
+        _against(c, base, style)
+        return
     if not nodes and not all_nodes:
         raise click.UsageError("Missing argument 'NODE...' (or --all for every node and the fleet-wide files).")
     fleet = c.fleet()
@@ -24,3 +36,16 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
     if text:
         click.echo(text, nl=False)
         raise Drift("")
+
+
+def _against(c: Ctx, ref: str, style: str) -> None:
+    from nodegen.review import as_json, markdown, plan, review
+
+    fleet = c.fleet()
+    result = review(fleet.workspace, ref, fleet)
+    if style == "json":
+        click.echo(json.dumps(as_json(result, ref), ensure_ascii=False, indent=2))
+    else:
+        click.echo(markdown(result, ref), nl=False)
+    if result.changed:
+        raise Drift(plan(result))
