@@ -27,6 +27,8 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "graph": [("nodegen graph", "the fleet's Mermaid diagram"), ("nodegen graph node1", "one node's diagram")],
     "lint-migrations": [("nodegen lint-migrations migrations/", "the standard's rules for SQL migrations")],
     "explain": [("nodegen explain port-class", "what the rule checks, its section of the standard, an example")],
+    "init": [("nodegen init acme --project acme --nodes 2", "a new workspace: fleet, two nodes, .gitignore, schema"),
+             ("nodegen init --preset minimal", "a gateway and a cache only, in the current folder")],
     "audit": [("nodegen audit node1", "the standard's compliance checklist for node1"),
               ("nodegen audit docker-compose.yml", "compose-level rules on a hand-written file")],
 }

@@ -19,4 +19,5 @@ COMMANDS: dict[str, str] = {
     "lint-migrations": "nodegen.commands.lint_migrations",
     "audit": "nodegen.commands.audit",
     "explain": "nodegen.commands.explain",
+    "init": "nodegen.commands.init",
 }

@@ -1,0 +1,62 @@
+"""`nodegen init`: a fresh workspace for either preset passes validate, render, verify --strict and audit."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, Run, invoke
+
+
+def ng(ws: Path, *args: str) -> Run:
+    return invoke("-C", str(ws), *args)
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("preset", ["daarion", "minimal"])
+def test_an_initialised_fleet_passes_everything(tmp_path: Path, preset: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = tmp_path / "acme"
+    made = invoke("init", str(ws), "--project", "acme", "--nodes", "2", "--preset", preset)
+    assert made.code == 0, made.stderr
+    assert {".gitignore", "README.md", "schema/nodegen.schema.json", "nodes/fleet.yaml", "nodes/node1.yaml",
+            "nodes/node2.yaml"} <= {p.relative_to(ws).as_posix() for p in ws.rglob("*") if p.is_file()}
+    assert ng(ws, "validate").code == 0
+    assert ng(ws, "render", "--all").code == 0
+    monkeypatch.setenv("PATH", os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    verify = ng(ws, "verify", "--all", "--strict")
+    assert verify.code == 0, verify.stdout
+    for node in ("node1", "node2"):
+        audit = ng(ws, "audit", node)
+        assert audit.code == 0, audit.stdout
+        assert "9 of 9 items pass" in audit.stdout
+    fleet = (ws / "nodes" / "fleet.yaml").read_text(encoding="utf-8")
+    assert "project: acme" in fleet and "domain: acme.example" in fleet and "daarion" not in fleet.split("services:")[0]
+    assert ng(ws, "check").code == 0
+
+
+def test_the_schema_reference_works_from_the_new_workspace(tmp_path: Path) -> None:
+    ws = tmp_path / "w"
+    assert invoke("init", str(ws)).code == 0
+    first = (ws / "nodes" / "node1.yaml").read_text(encoding="utf-8").splitlines()[0]
+    target = (ws / "nodes" / first.split("$schema=", 1)[1]).resolve()
+    assert target == (ws / "schema" / "nodegen.schema.json").resolve()
+    assert json.loads(target.read_text(encoding="utf-8")) == json.loads(invoke("schema").stdout)
+    gitignore = (ws / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert {".env", "!.env.example", "*.pem", "backups/"} <= set(gitignore)
+
+
+def test_init_never_overwrites(tmp_path: Path) -> None:
+    assert invoke("init", str(tmp_path)).code == 0
+    again = invoke("init", str(tmp_path))
+    assert again.code == 2
+    assert "already has" in again.stderr and "nodes/fleet.yaml" in again.stderr
+    assert invoke("init", str(tmp_path / "x"), "--project", "Bad Name").code == 2
+
+
+def test_the_daarion_preset_is_the_shipped_catalog() -> None:
+    preset = (ROOT / "nodegen" / "presets" / "daarion.yaml").read_text(encoding="utf-8")
+    assert preset == (ROOT / "nodes" / "fleet.yaml").read_text(encoding="utf-8"), \
+        "nodes/fleet.yaml changed: copy it to nodegen/presets/daarion.yaml"
