@@ -12,7 +12,8 @@ from tests.conftest import ROOT
 PACKAGE = ROOT / "nodegen"
 # Bottom to top. A module belongs to the first entry that is its name or a package holding it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("nodegen", "nodegen.problems", "nodegen.errors", "nodegen.workspace", "nodegen.checksums"),
+    ("nodegen", "nodegen.problems", "nodegen.errors", "nodegen.workspace", "nodegen.checksums", "nodegen.handedits",
+     "nodegen.presets"),
     ("nodegen.load", "nodegen.migrations"),
     ("nodegen.standard", "nodegen.schema"),
     ("nodegen.topology",),
@@ -22,8 +23,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("nodegen.targets",),
     ("nodegen.output", "nodegen.cache"),
     ("nodegen.pipeline",),
-    ("nodegen.audit", "nodegen.verify"),
-    ("nodegen.commands", "nodegen.cli", "nodegen.__main__"),
+    ("nodegen.audit", "nodegen.verify", "nodegen.review", "nodegen.explain", "nodegen.init"),
+    ("nodegen.commands", "nodegen.cli", "nodegen.__main__", "nodegen.helptext"),
 )
 
 
