@@ -15,6 +15,8 @@ ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}", re.ASCII)
 ROUTE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?", re.ASCII)
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*", re.ASCII)
+ORIGIN = re.compile(rf"https?://{_LABEL}(\.{_LABEL})*(:[0-9]{{1,5}})?", re.ASCII)  # a CORS origin
+SECRET_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]{0,63})\}", re.ASCII)  # `${NAME}`: a secret in a command
 ABS_PATH = re.compile(r"/[A-Za-z0-9._/-]{0,200}", re.ASCII)
 REL_PATH = re.compile(r"(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_][A-Za-z0-9._/-]{0,200}", re.ASCII)
 HTTP_PATH = re.compile(r"/[A-Za-z0-9._/-]{0,100}", re.ASCII)
@@ -26,7 +28,9 @@ IMAGE = re.compile(
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1 (Compose refuses C1 too)
 SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL)", re.ASCII)
 SECRET_VALUE = [
-    (re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.I), "a URL with credentials"),
+    # user:password@ or a password alone (redis://:pw@host)
+    (re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@", re.I), "a URL with credentials"),
+    (re.compile(r"(?<![A-Za-z0-9])[0-9]{8,10}:AA[A-Za-z0-9_-]{33}(?![A-Za-z0-9_-])"), "a Telegram bot token"),
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
     (re.compile(r"\b(ghp|gho|ghs|github_pat|glpat|xox[abpr]|sk|sk_live|rk_live)[-_][A-Za-z0-9_-]{16,}"),
      "an API token"),
@@ -92,6 +96,14 @@ def is_ip(text: str) -> bool:
 def is_ipv4(text: str) -> bool:
     """nginx and compose get the gateway's listen and resolver addresses unbracketed: IPv6 would not parse."""
     return is_ip(text) and ":" not in text
+
+
+def ip_network_of(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """An address or ADDRESS/PREFIX network with its host bits zero, else None."""
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        return None
 
 
 def use_of(value: str | Use) -> Use:

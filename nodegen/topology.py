@@ -6,12 +6,14 @@ ledger can still be drawn for a fleet whose only problems are port conflicts.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from nodegen.load.manifests import Manifests
 from nodegen.load.model import ServiceOverride
-from nodegen.standard import PROMETHEUS, use_of
+from nodegen.standard import PROMETHEUS, ip_network_of, is_ip, use_of
 
 
 @dataclass(frozen=True, order=True)
@@ -38,6 +40,33 @@ def node_service_entries(m: Manifests, node_id: str) -> Iterator[tuple[int, str,
 def node_runs(m: Manifests, node_id: str) -> tuple[str, ...]:
     """The services a node lists, in its manifest's order."""
     return tuple(name for _, name, _ in node_service_entries(m, node_id))
+
+
+VISIBILITY_ORDER = {"none": 0, "fleet": 1, "public": 2}
+CLASS_VISIBILITY = {"mvp": "public"}  # every other class defaults to fleet (docs/decisions.md)
+
+
+def route_visibility(m: Manifests, node_id: str, name: str, override: ServiceOverride | None) -> str:
+    """Who reaches the service's gateway route on this node: public, fleet or none."""
+    svc = m.fleet.services[name]
+    if svc.route is None and not svc.spa:
+        return "none"
+    if override is not None and override.visibility is not None:
+        return override.visibility
+    node = m.nodes[node_id]
+    ceiling = node.visibility or ("fleet" if node.role == "dev" else "public")
+    own = svc.visibility or CLASS_VISIBILITY.get(svc.class_, "fleet")
+    return min(own, ceiling, key=VISIBILITY_ORDER.__getitem__)
+
+
+def fleet_peers(m: Manifests) -> tuple[str, ...]:
+    """The nodes' private addresses and the admin networks, sorted: what a fleet route allows."""
+    def key(text: str) -> tuple[int, Any, int]:
+        net = ipaddress.ip_network(text, strict=False)
+        return (net.version, net.network_address, net.prefixlen)
+    found = {n.address for n in m.nodes.values() if is_ip(n.address)}
+    found.update(a for a in m.fleet.admin_networks if ip_network_of(a) is not None)
+    return tuple(sorted(found, key=key))
 
 
 @dataclass(frozen=True)

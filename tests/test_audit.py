@@ -144,6 +144,7 @@ def test_every_compose_rule_is_documented_and_exercised(tmp_path: Path) -> None:
     for rule in RULES:
         assert f"`{rule}`" in docs, rule
     found = invoke("audit", str(write(tmp_path, BAD))).stdout + invoke("audit", REAL_ARG).stdout
+    found += invoke("audit", str(write(tmp_path, OLD_PINS, "old-pins.yml"))).stdout
     for rule in RULES:
         assert f"error[{rule}]" in found, rule
 
@@ -256,3 +257,32 @@ def test_generated_configs_must_be_mounted(tmp_path: Path) -> None:
     # The fixture's grafana mounts nothing: the provisioning nodegen writes would never reach it.
     assert "    infra/grafana/provisioning/datasources/prometheus.yml: generated, but no service mounts it\n" in out
     assert "infra/prometheus/alerts.yml: generated" not in out
+
+
+OLD_PINS = """name: shop
+services:
+  cache:
+    image: redis:7.4.1-alpine
+  db:
+    image: docker.io/library/postgres:15.10
+  web:
+    image: nginx:1.27.4-alpine
+  chat:
+    image: matrixdotorg/synapse:v1.127.0
+  floating:
+    image: postgres:15-alpine
+"""
+
+
+def test_image_older_than_the_documented_minimum(tmp_path: Path) -> None:
+    result = invoke("audit", str(write(tmp_path, OLD_PINS)))
+    lines = [line for line in result.stdout.splitlines() if "error[image-minimum]" in line]
+    path = tmp_path / "compose.yml"
+    assert lines == [
+        f"{path}:4:12: error[image-minimum] cache: image 'redis:7.4.1-alpine' is older than 7.4.6 "
+        "(CVE-2025-49844, Lua use-after-free and remote code execution)",
+        f"{path}:6:12: error[image-minimum] db: image 'docker.io/library/postgres:15.10' is older than 15.11 "
+        "(CVE-2025-1094, SQL injection through libpq quoting)",
+        f"{path}:10:12: error[image-minimum] chat: image 'matrixdotorg/synapse:v1.127.0' is older than 1.127.1 "
+        "(CVE-2025-30355, federation denial of service)",
+    ]  # nginx 1.27.4 is the minimum itself; a floating 15-alpine tag follows its line

@@ -146,13 +146,28 @@ def test_every_service_follows_the_standard(workspace: Path, folder: Path, node:
     project, hc = view.project, view.standard.healthcheck
     assert "version" not in model
     assert model["name"] == project
-    assert list(model["networks"]) == [f"{project}_net"]
+    edge, data = f"{project}_net", f"{project}_data"
+    assert list(model["networks"]) in ([edge], [edge, data])
+    if data in model["networks"]:
+        published = any(s.publish or s.private_for for s in view.services if s.protocol == "tcp")
+        assert model["networks"][data].get("internal", False) is not published
     services = model["services"]
     assert sorted(services) == sorted(s.name for s in view.services)
     for name, svc in services.items():
         assert svc["container_name"] == f"{project}-{name}"
         assert svc["restart"] == "unless-stopped"
-        assert svc["networks"] == [f"{project}_net"]
+        resolved = view.service(name)
+        assert resolved is not None
+        tcp_needs = {n for n in resolved.depends if (d := view.service(n)) is not None and d.protocol == "tcp"}
+        if resolved.protocol == "tcp" and not resolved.gateway:
+            assert svc["networks"] == [data], name  # never beside the gateway
+        else:
+            assert svc["networks"] == ([edge, data] if tcp_needs else [edge]), name
+        assert svc["cap_drop"] == ["ALL"]
+        assert svc["read_only"] is True
+        assert set(svc["deploy"]["resources"]["limits"]) == {"cpus", "memory", "pids"}
+        if "build" in svc:
+            assert svc["user"] == "10001:10001", name
         check = svc["healthcheck"]
         assert check["test"][0] == "CMD" and len(check["test"]) > 1
         assert (check["interval"], check["timeout"], check["retries"], check["start_period"]) == (

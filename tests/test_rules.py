@@ -419,6 +419,23 @@ def test_secret_literal_url_with_credentials_anywhere(tmp_path: Path) -> None:
           fleet=FLEET + "    env:\n      DB_URL: postgres://app:s3cret@postgres:5432/app\n")
 
 
+def test_secret_literal_password_only_url(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:24:18: error[secret-literal] value looks like a URL with credentials; secrets belong in .env",
+          fleet=FLEET + "    env:\n      CACHE_URL: 'redis://:s3cret@redis:6379/0'\n")
+
+
+def test_secret_literal_telegram_bot_token_under_a_neutral_name(tmp_path: Path) -> None:
+    token = "123456789:AA" + "Hk3_xZ-q" * 4 + "a"
+    check(tmp_path, f"{F}:24:17: error[secret-literal] value looks like a Telegram bot token; secrets belong in .env",
+          fleet=FLEET + f"    env:\n      BOT_LINK: '{token}'\n")
+
+
+def test_secret_literal_lookalikes_pass(tmp_path: Path) -> None:
+    # No password (redis://redis:6379), an empty one, and a time with a colon are not secrets.
+    check(tmp_path, fleet=FLEET + "    env:\n      CACHE_URL: 'redis://redis:6379/0'\n      EMPTY: 'redis://:@redis'\n"
+          "      WHEN: '20260101:120000'\n")
+
+
 def test_secret_literal_token_in_a_description(tmp_path: Path) -> None:
     token = "ghp_" + "a1B2" * 9
     check(tmp_path, f"{F}:23:18: error[secret-literal] value looks like an API token; secrets belong in .env",
@@ -664,7 +681,7 @@ def test_schema_did_you_mean_at_every_depth(tmp_path: Path, fleet: str, node: st
 
 def test_schema_unknown_key_lists_allowed(tmp_path: Path) -> None:
     check(tmp_path, f"{N}:8:1: error[schema] unknown key 'zzz' in top level; allowed: address, dev_overrides, domain, "
-          "gateway, name, node, role, services, uptime, uses", node=NODE + "zzz: 1\n")
+          "gateway, name, node, role, services, uptime, uses, visibility", node=NODE + "zzz: 1\n")
 
 
 def test_schema_missing_key(tmp_path: Path) -> None:
@@ -816,3 +833,116 @@ def test_bad_manifests_cover_the_issue() -> None:
               "image-latest", "secret-with-value", "many-problems"}
     assert wanted <= set(BAD_CASES)
     assert all((BAD / case / "expected.txt").is_file() for case in BAD_CASES)
+
+
+# --- visibility / client-identity -------------------------------------------------------------------
+
+NODE_USES_API = sub(NODE, "[postgres, gateway, api]", "[postgres, gateway]") + "uses: {api: n2}\n"
+
+
+def test_visibility_fleet_route_and_admin_network_pass(tmp_path: Path) -> None:
+    check(tmp_path, fleet=sub(FLEET, "route: api", "route: api\n    visibility: fleet")
+          + "admin_networks: [10.8.0.0/24, 192.0.2.7, 2001:db8::/48]\n")
+
+
+def test_visibility_without_a_route(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:9:17: error[visibility] postgres: visibility fleet needs a route or spa: true (a service "
+          "without one is never reachable through the gateway)",
+          fleet=sub(FLEET, "    protocol: tcp\n", "    protocol: tcp\n    visibility: fleet\n"))
+
+
+def test_visibility_node_override_without_a_route(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:7:45: error[visibility] gateway: visibility public needs a route in the catalog",
+          node=sub(NODE, "[postgres, gateway, api]", "[postgres, {gateway: {visibility: public}}, api]"))
+
+
+def test_visibility_admin_networks_must_be_networks(tmp_path: Path) -> None:
+    check(tmp_path,
+          f"{F}:23:18: error[visibility] admin network '10.0.0.1/24' is not an IP address or network "
+          "ADDRESS/PREFIX (host bits zero)",
+          f"{F}:23:31: error[visibility] admin network '0.0.0.0/0' is wider than /8: it would trust most of the "
+          "internet",
+          f"{F}:23:42: error[visibility] admin network 'lan' is not an IP address or network ADDRESS/PREFIX "
+          "(host bits zero)",
+          fleet=FLEET + "admin_networks: [10.0.0.1/24, 0.0.0.0/0, lan, 10.0.0.0/8]\n")
+
+
+def test_visibility_used_through_a_gateway_that_does_not_route_it(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:8:13: error[visibility] api: n2's gateway has no route for it (visibility none); "
+          "use via: private, or give it visibility fleet on that node",
+          node=NODE_USES_API,
+          more={N2: sub(NODE2, "[postgres, gateway]", "[postgres, gateway, {api: {visibility: none}}]")})
+
+
+def test_visibility_fleet_route_used_by_a_fleet_node_passes(tmp_path: Path) -> None:
+    check(tmp_path, node=NODE_USES_API, more={N2: sub(NODE2, "[postgres, gateway]", "[postgres, gateway, api]")})
+
+
+def test_client_identity_load_balancer_networks(tmp_path: Path) -> None:
+    check(tmp_path,
+          f"{N}:8:28: error[client-identity] load balancer '0.0.0.0/1' is wider than /8: it would trust most "
+          "of the internet",
+          f"{N}:8:39: error[client-identity] load balancer '10.0.0.300' is not an IP address or network "
+          "ADDRESS/PREFIX (host bits zero)",
+          node=NODE + "gateway: {load_balancers: [0.0.0.0/1, 10.0.0.300, 10.1.0.0/16]}\n")
+
+
+def test_client_identity_one_load_balancer_passes(tmp_path: Path) -> None:
+    check(tmp_path, node=NODE + "gateway: {load_balancers: [10.0.0.10]}\n")
+
+
+# --- route: per-route gateway settings ----------------------------------------------------------------
+
+def test_route_proxy_settings_pass(tmp_path: Path) -> None:
+    check(tmp_path, fleet=sub(FLEET, "route: api", "route: api\n    proxy: {timeout: 120s, max_body: 100m, "
+                              "cors: [\"https://app.demo.test\", \"http://localhost:3000\"], strip_prefix: false}"))
+
+
+def test_route_cors_origins_cannot_inject(tmp_path: Path) -> None:
+    check(tmp_path,
+          f"{F}:22:20: error[route] api: cors '*' allows every origin; list it alone",
+          f"{F}:22:25: error[route] api: cors origin 'https://a.test/app' must be '*' or scheme://host[:port], "
+          "lowercase, no path",
+          f"{F}:22:45: error[route] api: cors origin '\"; add_header X 1; #' must be '*' or scheme://host[:port], "
+          "lowercase, no path",
+          fleet=sub(FLEET, "route: api", "route: api\n    proxy: {cors: ['*', https://a.test/app, "
+                    "'\"; add_header X 1; #']}"))
+
+
+def test_route_two_single_page_apps_on_one_node(tmp_path: Path) -> None:
+    fleet = sub(FLEET, "route: api", "route: api\n    spa: true") + (
+        "  web:\n    class: mvp\n    build: services/web\n    port: 7002\n    spa: true\n")
+    check(tmp_path, f"{N}:7:36: error[route] n1: api and web are both served at / (spa: true)",
+          fleet=fleet, node=sub(NODE, "[postgres, gateway, api]", "[postgres, gateway, api, web]"))
+
+
+def test_route_max_body_must_be_a_size(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:22:23: error[schema] services.api.proxy.max_body: string should match pattern "
+          "'^[1-9][0-9]{0,5}[km]?$'",
+          fleet=sub(FLEET, "route: api", "route: api\n    proxy: {max_body: 1g}"))
+
+
+# --- containers: hardening and limits -----------------------------------------------------------------
+
+def test_hardening_secret_in_a_command_passes(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + "    command: [server, --pass, '${API_PASS}']\n"
+          "    hardening: {user: '1000:1000', cap_add: [NET_BIND_SERVICE], tmpfs: [/tmp, /run]}\n"
+          "    limits: {memory: 2g, cpus: '0.5', pids: 64}\n    env:\n      API_PASS: {secret: true}\n")
+
+
+def test_hardening_command_refers_to_no_secret(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:31: error[value-syntax] api: ${{HOME}} in a command must name a secret of the "
+          "service's env ({secret: true}, not a file)",
+          fleet=FLEET + "    command: [server, --pass, '${HOME}']\n")
+
+
+def test_hardening_tmpfs_must_be_a_path(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:25: error[value-syntax] api: tmpfs '/' must be an absolute container path below /",
+          f"{F}:23:28: error[value-syntax] api: tmpfs 'tmp' must be an absolute container path below /",
+          fleet=FLEET + "    hardening: {tmpfs: [/, tmp]}\n")
+
+
+def test_hardening_unknown_capability(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:27: error[schema] services.api.hardening.cap_add.0: input should be 'CHOWN', "
+          "'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'NET_BIND_SERVICE', 'SETGID', 'SETUID' or 'SETPCAP'",
+          fleet=FLEET + "    hardening: {cap_add: [SYS_ADMIN]}\n")

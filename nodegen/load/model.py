@@ -15,6 +15,7 @@ Port = Annotated[int, Field(description="TCP port 1-65535 (range checked by the 
 ServiceClass = Literal["core", "mvp", "utility", "multimodal", "dagi"]
 Protocol = Literal["http", "http+ws", "tcp"]
 Tier = Literal["frontend", "backend", "data", "infra", "monitoring", "gateway"]
+Visibility = Literal["public", "fleet", "none"]
 
 
 class Strict(BaseModel):
@@ -87,6 +88,10 @@ class Standard(Strict):
         description="json-file log driver rotation on every service",
     )
     backup: BackupPolicy = Field(default_factory=BackupPolicy)
+    limits: dict[ServiceClass, Limits] = Field(
+        default_factory=lambda: {k: Limits(**v) for k, v in DEFAULT_LIMITS.items()},  # type: ignore[arg-type]
+        description="container resource limits per service class",
+    )
     node_root: str = Field(
         "/opt/microdao-daarion", pattern=r"^/[A-Za-z0-9._/-]{0,200}$",
         description="where a node's files live on the host (scheduled jobs use absolute paths)",
@@ -123,6 +128,64 @@ class Metrics(Strict):
     port: Port | None = Field(None, description="dedicated metrics port (Swapper: 8891)")
 
 
+Size = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}[km]?$", description="nginx size, e.g. 20m")]
+
+
+class Proxy(Strict):
+    """How the gateway passes the service's route on; today's behaviour is the default."""
+
+    timeout: Duration = Field("60s", description="upstream read and send timeout of /api/<route>/ (agents: 120s)")
+    max_body: Size = Field("20m", description="largest request body (client_max_body_size)")
+    cors: list[str] = Field(
+        default_factory=list,
+        description="origins allowed to call the route from a browser: [\"*\"] or https://host[:port] origins",
+    )
+    strip_prefix: bool = Field(
+        True, description="the service sees /<path> (true) or its full /api/<route>/<path> and /ws/<route>/... (false)",
+    )
+    content: Literal["api", "web"] = Field(
+        "api", description="what the route serves: api (JSON: CSP default-src 'none', frames denied) or web "
+        "(pages: CSP default-src 'self', frames from the same origin)",
+    )
+
+
+Capability = Literal[
+    "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE", "SETGID", "SETUID", "SETPCAP",
+]
+
+
+class Hardening(Strict):
+    """How tightly the container is confined; the defaults fit the services we build."""
+
+    user: str | None = Field(
+        None, pattern=r"^[0-9]{1,10}(:[0-9]{1,10})?$",
+        description="numeric uid[:gid] to run as; default 10001:10001 for built services, the image's own "
+        "for third-party images (their entrypoints drop root themselves)",
+    )
+    cap_add: list[Capability] = Field(
+        default_factory=list, description="capabilities kept after cap_drop: [ALL] (only what the image needs)",
+    )
+    read_only: bool = Field(True, description="root filesystem read-only; the data volume and tmpfs stay writable")
+    tmpfs: list[str] = Field(default_factory=lambda: ["/tmp"], description="writable in-memory paths")
+
+
+class Limits(Strict):
+    """Resource limits of one container: a runaway service cannot starve the node."""
+
+    memory: str = Field("512m", pattern=r"^[1-9][0-9]{0,5}[kmg]$", description="memory limit, e.g. 512m, 2g")
+    cpus: str = Field("1.0", pattern=r"^(0\.[0-9]{1,2}|[1-9][0-9]?(\.[0-9]{1,2})?)$", description="CPU share")
+    pids: int = Field(256, ge=16, le=65536, description="process and thread limit")
+
+
+DEFAULT_LIMITS: dict[str, dict[str, str | int]] = {
+    "core": {"memory": "1g", "cpus": "1.0", "pids": 512},
+    "mvp": {"memory": "512m", "cpus": "1.0", "pids": 256},
+    "utility": {"memory": "512m", "cpus": "1.0", "pids": 256},
+    "multimodal": {"memory": "4g", "cpus": "2.0", "pids": 512},
+    "dagi": {"memory": "1g", "cpus": "1.0", "pids": 256},
+}
+
+
 class Service(Strict):
     """A service of the standard, defined once in the fleet catalog."""
 
@@ -142,7 +205,17 @@ class Service(Strict):
     health: Health = Field(default_factory=Health)
     metrics: Metrics = Field(default_factory=Metrics)
     route: str | None = Field(None, description="API route name: /api/<route>/...")
+    visibility: Visibility | None = Field(
+        None, description="who reaches the route through the gateway: public (the internet), fleet (the fleet's "
+        "addresses and admin networks) or none (no route); default: public for mvp, fleet for the other classes",
+    )
     websocket: list[str] = Field(default_factory=list, description="channels: /ws/<route>/<channel>")
+    spa: bool = Field(
+        False, description="a web frontend served at / by the gateway; unknown paths fall back to its /index.html",
+    )
+    proxy: Proxy = Field(default_factory=Proxy)
+    hardening: Hardening = Field(default_factory=Hardening)
+    limits: Limits | None = Field(None, description="resource limits (default: standard.limits of the class)")
     needs: list[str] = Field(default_factory=list, description="services this one depends on")
     env: dict[str, EnvValue] = Field(default_factory=dict)
     data: str | None = Field(None, description="container path of the <service>_data volume")
@@ -157,6 +230,7 @@ class ServiceOverride(Strict):
     publish: list[str] | None = None
     image: str | None = None
     command: list[str] | None = None
+    visibility: Visibility | None = Field(None, description="this node's route visibility (wins over the node's)")
 
 
 class Use(Strict):
@@ -189,6 +263,11 @@ class GatewaySettings(Strict):
         "/var/log/nginx",
         description="folder of access.log and error.log; moved only to run the gateway outside its container (tests)",
     )
+    load_balancers: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks of load balancers in front of the gateway (Phase SCALE): only their "
+        "X-Forwarded-For is trusted (set_real_ip_from)",
+    )
 
 
 class Fleet(Strict):
@@ -199,6 +278,11 @@ class Fleet(Strict):
     standard: Standard = Field(default_factory=Standard)
     services: dict[str, Service] = Field(description="the catalog: every service of the standard, once")
     alertmanager: bool = Field(False, description="Phase MONITOR: run Alertmanager beside Prometheus")
+    admin_networks: list[str] = Field(
+        default_factory=list,
+        description="networks that reach fleet routes besides the nodes' addresses (an admin VPN); "
+        "like the nodes, exempt from the client rate limit",
+    )
 
 
 class Node(Strict):
@@ -214,3 +298,7 @@ class Node(Strict):
     uses: dict[str, str | Use] = Field(default_factory=dict, description="service -> node id (or details)")
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     dev_overrides: bool | None = Field(None, description="render docker-compose.dev.yml (default: dev role)")
+    visibility: Visibility | None = Field(
+        None, description="the widest visibility of this node's routes (default: fleet on dev nodes, else public); "
+        "a service's own visibility on this node wins",
+    )

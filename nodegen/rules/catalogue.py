@@ -19,6 +19,8 @@ RULES: dict[str, str] = {
     "node-distribution": "services a node lists exist in the catalog; uses name nodes that run the service",
     "image": "images are pinned to a version tag (never latest); exactly one of image or build",
     "value-syntax": "values rendered into nginx, YAML or shell cannot inject syntax",
+    "visibility": "routes are public, fleet-only or absent as declared; admin networks are real networks",
+    "client-identity": "only configured load balancers may set the client address (X-Forwarded-For)",
 }
 
 # Findings about output/ and the real tools' verdicts, reported by check, verify and audit NODE.

@@ -22,12 +22,15 @@ from nodegen.standard import (
     HTTP_PATH,
     IMAGE,
     NODE_ID,
+    ORIGIN,
     PROJECT_NAME,
     REL_PATH,
     ROUTE,
     SECRET_NAME,
+    SECRET_REF,
     SECRET_VALUE,
     SERVICE_NAME,
+    ip_network_of,
     is_ip,
     is_ipv4,
     parse_bind,
@@ -36,7 +39,7 @@ from nodegen.standard import (
     short_name,
     use_of,
 )
-from nodegen.topology import node_runs, node_service_entries
+from nodegen.topology import node_runs, node_service_entries, route_visibility
 
 Rule = Callable[[Manifests], Iterator[Problem]]
 
@@ -495,6 +498,117 @@ def _control_chars(doc: Document, data: Any, loc: Loc) -> Iterator[Problem]:
         yield doc.problem(loc, "value-syntax", "value contains a newline or control character")
 
 
+# --- visibility / client-identity ---------------------------------------------------------------------
+
+MIN_PREFIX = {4: 8, 6: 16}  # a wider "fleet" or "load balancer" network is the internet, not a network we run
+
+
+def check_visibility(m: Manifests) -> Iterator[Problem]:
+    fd = m.fleet_doc
+    for j, text in enumerate(m.fleet.admin_networks):
+        yield from _network_problem(fd, ("admin_networks", j), "visibility", "admin network", text)
+    for name, svc in m.fleet.services.items():
+        if svc.visibility not in (None, "none") and svc.route is None and not svc.spa:
+            yield fd.problem(_svc(name, "visibility"), "visibility",
+                             f"{name}: visibility {svc.visibility} needs a route or spa: true (a service without "
+                             "one is never reachable through the gateway)")
+    for node_id, node in m.nodes.items():
+        doc = m.node_docs[node_id]
+        for i, name, override in node_service_entries(m, node_id):
+            found = m.fleet.services.get(name)
+            if found is not None and override is not None and override.visibility not in (None, "none") \
+                    and found.route is None and not found.spa:
+                yield doc.problem(("services", i, name, "visibility"), "visibility",
+                                  f"{name}: visibility {override.visibility} needs a route in the catalog")
+        for j, text in enumerate(node.gateway.load_balancers):
+            yield from _network_problem(doc, ("gateway", "load_balancers", j), "client-identity", "load balancer",
+                                        text)
+        for name, raw in node.uses.items():
+            yield from _use_visibility(m, node_id, name, use_of(raw))
+
+
+def check_hardening(m: Manifests) -> Iterator[Problem]:
+    """Container confinement values, and `${NAME}` in a command, which compose fills from .env."""
+    fd = m.fleet_doc
+    for name, svc in m.fleet.services.items():
+        for j, path in enumerate(svc.hardening.tmpfs):
+            if not ABS_PATH.fullmatch(path) or path == "/":
+                yield fd.problem(_svc(name, "hardening", "tmpfs", j), "value-syntax",
+                                 f"{name}: tmpfs {path!r} must be an absolute container path below /")
+        yield from _command_refs(fd, _svc(name, "command"), name, svc.command or [], svc.env)
+    for node_id in m.nodes:
+        for i, name, override in node_service_entries(m, node_id):
+            found = m.fleet.services.get(name)
+            if override is None or override.command is None or found is None:
+                continue
+            yield from _command_refs(m.node_docs[node_id], ("services", i, name, "command"), name, override.command,
+                                     {**found.env, **override.env})
+
+
+def _command_refs(doc: Document, base: Loc, name: str, command: list[str], env: dict[str, Any]) -> Iterator[Problem]:
+    for j, word in enumerate(command):
+        match = SECRET_REF.fullmatch(word)
+        if match is None:
+            continue
+        value = env.get(match[1])
+        if not (isinstance(value, EnvVar) and value.secret and not value.file):
+            yield doc.problem((*base, j), "value-syntax",
+                              f"{name}: {word} in a command must name a secret of the service's env "
+                              "({secret: true}, not a file)")
+
+
+def check_proxy(m: Manifests) -> Iterator[Problem]:
+    """Per-route gateway settings: CORS origins reach nginx quoted, so they are origins or nothing."""
+    fd = m.fleet_doc
+    for name, svc in m.fleet.services.items():
+        cors = svc.proxy.cors
+        for j, origin in enumerate(cors):
+            if origin == "*" and len(cors) > 1:
+                yield fd.problem(_svc(name, "proxy", "cors", j), "route",
+                                 f"{name}: cors '*' allows every origin; list it alone")
+            elif origin != "*" and not ORIGIN.fullmatch(origin):
+                yield fd.problem(_svc(name, "proxy", "cors", j), "route",
+                                 f"{name}: cors origin {origin!r} must be '*' or scheme://host[:port], lowercase, "
+                                 "no path")
+        if svc.spa and svc.protocol == "tcp":
+            yield fd.problem(_svc(name, "spa"), "route", f"{name}: a single-page app is served over http")
+    for node_id in m.nodes:
+        first: str | None = None
+        for i, name, _ in node_service_entries(m, node_id):
+            placed = m.fleet.services.get(name)
+            if placed is None or not placed.spa:
+                continue
+            if first is not None and first != name:
+                yield m.node_docs[node_id].problem(("services", i), "route",
+                                                   f"{node_id}: {first} and {name} are both served at / (spa: true)")
+            first = first or name
+
+
+def _network_problem(doc: Document, loc: Loc, rule: str, what: str, text: str) -> Iterator[Problem]:
+    net = ip_network_of(text)
+    if net is None:
+        yield doc.problem(loc, rule, f"{what} {text!r} is not an IP address or network ADDRESS/PREFIX "
+                          "(host bits zero)")
+    elif net.prefixlen < MIN_PREFIX[net.version]:
+        yield doc.problem(loc, rule, f"{what} {text!r} is wider than /{MIN_PREFIX[net.version]}: "
+                          "it would trust most of the internet")
+
+
+def _use_visibility(m: Manifests, node_id: str, name: str, use: Use) -> Iterator[Problem]:
+    """A service used through another node's gateway must have a route there."""
+    if use.via != "gateway" or name not in m.fleet.services or m.fleet.services[name].route is None:
+        return
+    doc, loc = m.node_docs[node_id], ("uses", name)
+    for target, where in ((use.node, loc), (use.fallback, (*loc, "fallback"))):
+        if target is None or target not in m.nodes or target == node_id:
+            continue
+        override = next((o for _, n, o in node_service_entries(m, target) if n == name), None)
+        if name in node_runs(m, target) and route_visibility(m, target, name, override) == "none":
+            yield doc.problem(where, "visibility",
+                              f"{name}: {target}'s gateway has no route for it (visibility none); "
+                              "use via: private, or give it visibility fleet on that node")
+
+
 # --- alerting and secret files ----------------------------------------------------------------------
 
 def check_alerting(m: Manifests) -> Iterator[Problem]:
@@ -529,6 +643,9 @@ CHECKS: tuple[Rule, ...] = (
     check_images,
     check_values,
     check_alerting,
+    check_visibility,
+    check_proxy,
+    check_hardening,
 )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nodegen.load.yamlio import Document, Loc, load
+from nodegen.pins import too_old
 from nodegen.problems import Problem
 from nodegen.standard import SECRET_NAME, SECRET_VALUE
 
@@ -24,6 +25,7 @@ RULES: dict[str, str] = {
     "log-rotation": "every service's logs rotate (json-file or local driver with max-size and max-file)",
     "labels": "every service carries the com.<project>.service, .tier and .phase labels",
     "gateway-tls": "exactly one gateway (nginx, caddy, traefik, haproxy) publishes 443 for TLS",
+    "image-minimum": "a third-party image is not older than the release that fixed a known vulnerability",
 }
 GATEWAY_IMAGES = ("nginx", "caddy", "traefik", "haproxy", "envoy")
 INTERPOLATED = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:?[-?][^}]*)?\}$|^\$[A-Za-z_][A-Za-z0-9_]*$")
@@ -86,6 +88,15 @@ def pinned_images(c: Compose) -> Iterator[Problem]:
         if tag is None or tag == "latest" or not re.search(r"[0-9]", tag):
             yield c.at(_svc(name, "image"), "image",
                        f"{name}: image {image!r} is not pinned to a version tag")
+
+
+def image_minimums(c: Compose) -> Iterator[Problem]:
+    for name, svc in c.services.items():
+        image = svc.get("image")
+        minimum = too_old(image) if isinstance(image, str) else None
+        if minimum is not None:
+            yield c.at(_svc(name, "image"), "image-minimum",
+                       f"{name}: image {image!r} is older than {minimum.text} ({minimum.reason})")
 
 
 def _environment(svc: dict[str, Any]) -> Iterator[tuple[str | int, str, str]]:
@@ -215,7 +226,7 @@ def gateway_tls(c: Compose) -> Iterator[Problem]:
 def names(c: Compose) -> Iterator[Problem]:
     if c.project is None:
         return
-    net = f"{c.project}_net"
+    net, data = f"{c.project}_net", f"{c.project}_data"  # data: the data services' own (docs/decisions.md)
     for name, svc in c.services.items():
         want = f"{c.project}-{name}"
         if svc.get("container_name") != want:
@@ -224,9 +235,10 @@ def names(c: Compose) -> Iterator[Problem]:
             yield c.at(loc, "name-format", f"{name}: container_name should be {want!r}", key=not named)
         networks = svc.get("networks")
         joined = list(networks) if isinstance(networks, (list, dict)) else []
-        if net not in joined:
+        if not {net, data} & set(joined):
             loc = _svc(name, "networks") if networks is not None else _svc(name)
-            yield c.at(loc, "name-format", f"{name}: not on the {net} network", key=networks is None)
+            yield c.at(loc, "name-format", f"{name}: on neither the {net} nor the {data} network",
+                       key=networks is None)
         yield from _volume_names(c, name, svc)
 
 
@@ -253,7 +265,7 @@ def labels(c: Compose) -> Iterator[Problem]:
 
 
 CHECKS: tuple[Callable[[Compose], Iterator[Problem]], ...] = (
-    version_key, pinned_images, literal_secrets, healthchecks, restart_policies, log_rotation,
+    version_key, pinned_images, image_minimums, literal_secrets, healthchecks, restart_policies, log_rotation,
     public_ports, gateway_tls, names, labels,
 )
 

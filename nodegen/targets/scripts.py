@@ -66,9 +66,13 @@ def built_images(view: NodeView) -> tuple[str, ...]:
 
 
 def smoke_paths(view: NodeView) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(HTTP paths that must answer 200, websocket paths that must upgrade) through the gateway."""
-    http = ("/health", *(f"/api/{s.route}/health" for s in view.routed))
-    ws = tuple(f"/ws/{s.route}/{channel}" for s in view.routed for channel in s.websocket)
+    """(HTTP paths that must answer 200, websocket paths that must upgrade) through the gateway.
+
+    Public routes only: the smoke test runs on the node itself, which is not a fleet peer of its own gateway.
+    """
+    public = tuple(s for s in view.routed if s.visibility == "public")
+    http = ("/health", *(f"/api/{s.route}/health" for s in public))
+    ws = tuple(f"/ws/{s.route}/{channel}" for s in public for channel in s.websocket)
     return http, ws
 
 

@@ -8,14 +8,33 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nodegen.load.manifests import Manifests
-from nodegen.load.model import EnvVar, GatewaySettings, Service, ServiceOverride, Standard
-from nodegen.standard import ALERTMANAGER, host_port, parse_bind, publish_of, short_name, use_of
-from nodegen.topology import Edge, Topology, node_service_entries, topology
+from nodegen.load.model import (
+    DEFAULT_LIMITS,
+    EnvVar,
+    GatewaySettings,
+    Limits,
+    Proxy,
+    Service,
+    ServiceOverride,
+    Standard,
+)
+from nodegen.standard import (
+    ALERTMANAGER,
+    SECRET_REF,
+    host_port,
+    parse_bind,
+    publish_of,
+    service_ports,
+    short_name,
+    use_of,
+)
+from nodegen.topology import Edge, Topology, fleet_peers, node_service_entries, route_visibility, topology
 
 ROLE_LOG_LEVEL = {"dev": "DEBUG"}
+BUILT_USER = "10001:10001"  # services we build run as this uid:gid (their Dockerfiles create no user by name)
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,17 @@ class Svc:
     note: str = ""
     private_for: tuple[str, ...] = ()  # nodes that use it `via: private`: bound on the node's private address
     private_bind: str = ""  # address:port it is bound on for them (IPv6 in brackets), when private_for
+    visibility: str = "none"  # public | fleet | none: who reaches its gateway route
+    spa: bool = False  # served at / by the gateway
+    proxy: Proxy = field(default_factory=Proxy)
+    expose: tuple[int, ...] = ()  # every container port it listens on (main, health, metrics)
+    user: str | None = None
+    cap_add: tuple[str, ...] = ()
+    read_only: bool = True
+    tmpfs: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    networks: tuple[str, ...] = ()
+    command_refs: tuple[str | None, ...] = ()  # per command word: the secret it stands for (`${NAME}`), if any
     remote_needs: tuple[str, ...] = ()  # needs served by another node (or through a fallback route)
 
     @property
@@ -179,12 +209,29 @@ class NodeView:
     users: tuple[User, ...] = ()
     scrape_remote: tuple[RemoteScrape, ...] = ()
     metrics_allow: tuple[str, ...] = ()  # private addresses of the Prometheus nodes that scrape this node
+    fleet_peers: tuple[str, ...] = ()  # addresses and networks that reach fleet routes, exempt from the client limit
     dev_overrides: bool = False
     manifest: str = ""  # the node's own manifest, as problems name it
 
     @property
     def regenerate(self) -> str:
         return f"nodegen render {self.id}"
+
+    @property
+    def data_network(self) -> str:
+        """Where the data services (tcp: PostgreSQL, Redis, NATS) live, apart from the gateway's network."""
+        return f"{self.project}_data"
+
+    @property
+    def networks(self) -> tuple[tuple[str, bool], ...]:
+        """(name, internal) of each network some service joins; the data network has no way out unless one
+        of its services publishes a port (Docker publishes nothing from an internal network)."""
+        used = {n for s in self.services for n in s.networks}
+        data_published = any(s.publish or s.private_for for s in self.services if self.data_network in s.networks)
+        out = [(self.network, False)] if self.network in used else []
+        if self.data_network in used:
+            out.append((self.data_network, not data_published))
+        return tuple(out)
 
     @property
     def gateway_service(self) -> Svc:
@@ -195,12 +242,23 @@ class NodeView:
         """Used services with a fallback: the gateway's internal listener fails them over."""
         return tuple(r for r in self.remotes if r.relay_url is not None)
 
+    @property
+    def spa(self) -> Svc | None:
+        """The web frontend the gateway serves at /, if any."""
+        return next((s for s in self.services if s.spa and s.visibility != "none"), None)
+
+    @property
+    def cors_maps(self) -> tuple[Svc, ...]:
+        """Routed services that allow a list of origins (one nginx map each); ["*"] needs none."""
+        return tuple(s for s in self.routed if s.proxy.cors and s.proxy.cors != ["*"])
+
     def service(self, name: str) -> Svc | None:
         return next((s for s in self.services if s.name == name), None)
 
     @property
     def routed(self) -> tuple[Svc, ...]:
-        return tuple(s for s in self.services if s.route is not None)
+        """Services with a gateway route (visibility public or fleet)."""
+        return tuple(s for s in self.services if s.route is not None and s.visibility != "none")
 
     @property
     def scraped(self) -> tuple[Svc, ...]:
@@ -271,6 +329,7 @@ def _resolve_node(b: _Build, node_id: str) -> NodeView:
         network=f"{m.fleet.project}_net",
         users=tuple(User(e.consumer, e.service, e.via, e.kind) for e in b.topo.edges_to(node_id)),
         metrics_allow=tuple(m.nodes[n].address for n in b.topo.scrapers if n != node_id),
+        fleet_peers=fleet_peers(m),
         dev_overrides=node.role == "dev" if node.dev_overrides is None else node.dev_overrides,
         manifest=m.node_docs[node_id].path,
     )
@@ -282,7 +341,7 @@ def _remote(m: Manifests, node_id: str, name: str, gateway_name: str) -> Remote:
     primary = _endpoint(m, use.node, svc, use.via)
     fallback = None
     if use.fallback == "local":
-        fallback = Endpoint("local", "http", name, svc.port, "")
+        fallback = Endpoint("local", "http", name, svc.port, direct_prefix(svc))
     elif use.fallback is not None:
         fallback = _endpoint(m, use.fallback, svc, use.via)
     relay_url = None
@@ -299,8 +358,13 @@ def _endpoint(m: Manifests, serving: str, svc: Service, via: str) -> Endpoint:
     """The serving node's gateway route (HTTPS, its certificate checked) or its private address."""
     other = m.nodes[serving]
     if via == "private" or svc.route is None:
-        return Endpoint(serving, "http", other.address, svc.port, "")
+        return Endpoint(serving, "http", other.address, svc.port, direct_prefix(svc))
     return Endpoint(serving, "https", other.domain, other.gateway.https_port, f"/api/{svc.route}", other.domain)
+
+
+def direct_prefix(svc: Service) -> str:
+    """The path prefix a client adds when it calls the service itself: /api/<route> if it keeps its prefix."""
+    return "" if svc.route is None or svc.proxy.strip_prefix else f"/api/{svc.route}"
 
 
 def _scrape_remote(m: Manifests, node_id: str, views: Mapping[str, NodeView]) -> tuple[RemoteScrape, ...]:
@@ -367,8 +431,45 @@ def _service(
         note=svc.note if svc.note is not None else svc.description,
         private_for=private_for,
         private_bind=host_port(node.address, svc.port) if private_for else "",
+        visibility=route_visibility(m, node_id, name, override),
+        spa=svc.spa,
+        proxy=svc.proxy,
+        expose=_expose(svc, node.gateway, any(r.relay_url for r in remotes)),
+        user=svc.hardening.user or (BUILT_USER if svc.build else None),
+        cap_add=tuple(sorted(set(svc.hardening.cap_add))),
+        read_only=svc.hardening.read_only,
+        tmpfs=tuple(sorted(set(svc.hardening.tmpfs))),
+        limits=svc.limits or m.fleet.standard.limits.get(svc.class_) or Limits(**DEFAULT_LIMITS[svc.class_]),  # type: ignore[arg-type]
+        networks=_networks(m, svc, runs),
+        command_refs=tuple(secret_ref(c) for c in (override.command if override and override.command
+                                                   else svc.command or ())),
         remote_needs=tuple(sorted(n for n in svc.needs if any(r.service == n for r in remotes))),
     )
+
+
+def secret_ref(word: str) -> str | None:
+    """`${NAME}` alone is a reference to the service's secret NAME, filled in by compose from .env."""
+    match = SECRET_REF.fullmatch(word)
+    return match[1] if match else None
+
+
+def _networks(m: Manifests, svc: Service, runs: set[str]) -> tuple[str, ...]:
+    """Data services (tcp) only on the data network; who needs one of them on both; the rest beside the gateway."""
+    edge, data = f"{m.fleet.project}_net", f"{m.fleet.project}_data"
+    if svc.protocol == "tcp" and not svc.gateway:
+        return (data,)
+    needs_data = any(n in runs and m.fleet.services[n].protocol == "tcp" for n in svc.needs if n in m.fleet.services)
+    return (edge, data) if needs_data and not svc.gateway else (edge,)
+
+
+def _expose(svc: Service, gw: GatewaySettings, relays: bool) -> tuple[int, ...]:
+    """The ports the container listens on: declared, so readers and orchestrators see the whole contract."""
+    if svc.gateway:
+        return tuple(sorted({gw.http_port, gw.https_port, *((gw.internal_port,) if relays else ())}))
+    ports = {port for _, port in service_ports(svc)}
+    if svc.metrics.enabled and svc.metrics.port is not None:
+        ports.add(svc.metrics.port)
+    return tuple(sorted(ports))
 
 
 def _health_test(svc: Service, gw: GatewaySettings) -> tuple[str, ...]:
@@ -392,7 +493,8 @@ def _env(
             continue
         remote = next((r for r in remotes if r.service == need), None)
         # A fallback goes through the gateway's relay even when the fallback is the local instance.
-        url = remote.env_url if remote and (need not in runs or remote.relay_url) else f"http://{need}:{target.port}"
+        local = f"http://{need}:{target.port}{direct_prefix(target)}"
+        url = remote.env_url if remote and (need not in runs or remote.relay_url) else local
         out[env_url_name(need)] = Env(env_url_name(need), url, False, f"{need} base URL")
     if svc.class_ != "core" and not svc.gateway:
         default = ROLE_LOG_LEVEL.get(role, "INFO")

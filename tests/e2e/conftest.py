@@ -93,6 +93,8 @@ def stubs(layout: fleet.Layout) -> Iterator[Stubs]:
             cmd = [sys.executable, str(STUB), "--name", spec.name, "--port", str(spec.port)]
             if spec.metrics_port:
                 cmd += ["--metrics-port", str(spec.metrics_port)]
+            if spec.spa:
+                cmd.append("--spa")
             running.procs[spec.name] = Proc(spec.name, cmd, layout.root / f"stub-{spec.name}.log")
             running.start(spec.name)
         yield running
@@ -162,3 +164,13 @@ def gateway(layout: fleet.Layout, stubs: Stubs, dns: Proc) -> Iterator[Gateway]:
     finally:
         gw.proc.stop()
 
+
+
+@pytest.fixture
+def fresh_gateway(gateway: Gateway) -> Iterator[Gateway]:
+    """The gateway with an empty rate-limit zone, and left that way for the tests after."""
+    gateway.restart()
+    try:
+        yield gateway
+    finally:
+        gateway.restart()

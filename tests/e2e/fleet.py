@@ -19,6 +19,12 @@ from tests.e2e.harness import LOOPBACK, PortPicker
 NODE = "edge"
 PROJECT = "e2e"
 DOMAIN = "gateway.e2e.test"
+# Client addresses on loopback (Linux routes all of 127.0.0.0/8 to lo): the node's own address is LOOPBACK,
+# a fleet peer; an admin network; a load balancer in front of the gateway; anyone else is the internet.
+ADMIN = "127.0.0.4"
+LOAD_BALANCER = "127.0.0.5"
+PUBLIC = "127.0.0.2"
+ORIGIN = "https://app.e2e.test"  # the one origin city-service allows (CORS)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class StubSpec:
     route: str | None = None
     channels: tuple[str, ...] = ()
     tier: str = "backend"
+    spa: bool = False
+    proxy: tuple[tuple[str, Any], ...] = ()
 
     @property
     def scrape_port(self) -> int:
@@ -64,8 +72,11 @@ class Layout:
 
 def plan(root: Path, ports: PortPicker, certificate: Path, certificate_key: Path) -> Layout:
     stubs = (
-        StubSpec("city-service", ports.in_range(7000, 7999), route="city", channels=("rooms", "presence")),
-        StubSpec("agents-service", ports.in_range(7000, 7999), route="agents", channels=("events",)),
+        StubSpec("city-service", ports.in_range(7000, 7999), route="city", channels=("rooms", "presence"),
+                 proxy=(("strip_prefix", False), ("cors", [ORIGIN]))),
+        StubSpec("agents-service", ports.in_range(7000, 7999), route="agents", channels=("events",),
+                 proxy=(("max_body", "1m"),)),
+        StubSpec("frontend", ports.in_range(8000, 8999), tier="frontend", spa=True),
         StubSpec("swapper", ports.in_range(8000, 8999), ports.in_range(8000, 8999), route="swapper"),
         StubSpec("worker", ports.in_range(9000, 9999), tier="infra"),
     )
@@ -90,6 +101,11 @@ def _service(stub: StubSpec) -> dict[str, Any]:
         svc["route"] = stub.route
     if stub.channels:
         svc["websocket"] = list(stub.channels)
+    if stub.spa:
+        svc["spa"] = True
+        svc["visibility"] = "public"
+    if stub.proxy:
+        svc["proxy"] = dict(stub.proxy)
     return svc
 
 
@@ -108,7 +124,7 @@ def manifests(layout: Layout) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     services.update({s.name: _service(s) for s in layout.stubs})
     services["agents-service"]["needs"] = ["city-service"]
-    fleet = {"project": PROJECT, "domain": "e2e.test", "services": services}
+    fleet = {"project": PROJECT, "domain": "e2e.test", "admin_networks": [ADMIN], "services": services}
     node = {
         "node": NODE, "name": "E2E", "role": "production", "uptime": "24/7",
         "domain": DOMAIN, "address": LOOPBACK,
@@ -121,6 +137,7 @@ def manifests(layout: Layout) -> tuple[dict[str, Any], dict[str, Any]]:
             "certificate": str(layout.certificate),
             "certificate_key": str(layout.certificate_key),
             "log_dir": str(layout.log_dir),
+            "load_balancers": [LOAD_BALANCER],
         },
     }
     return fleet, node

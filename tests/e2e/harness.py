@@ -148,14 +148,19 @@ def tls_context() -> ssl.SSLContext:
     return ctx
 
 
-def request(port: int, path: str, *, tls: bool = True, host: str = "localhost",
-            headers: dict[str, str] | None = None, timeout: float = 10.0) -> Reply:
-    """GET path from 127.0.0.1:port on a fresh connection."""
-    conn: http.client.HTTPConnection
+def _connection(port: int, tls: bool, timeout: float, source: str | None) -> http.client.HTTPConnection:
+    """A connection to 127.0.0.1:port, from source (another loopback address) when given."""
+    bind = (source, 0) if source else None
     if tls:
-        conn = http.client.HTTPSConnection(LOOPBACK, port, timeout=timeout, context=tls_context())
-    else:
-        conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+        return http.client.HTTPSConnection(LOOPBACK, port, timeout=timeout, context=tls_context(),
+                                           source_address=bind)
+    return http.client.HTTPConnection(LOOPBACK, port, timeout=timeout, source_address=bind)
+
+
+def request(port: int, path: str, *, tls: bool = True, host: str = "localhost",
+            headers: dict[str, str] | None = None, timeout: float = 10.0, source: str | None = None) -> Reply:
+    """GET path from 127.0.0.1:port on a fresh connection (from the loopback address source, if given)."""
+    conn = _connection(port, tls, timeout, source)
     try:
         conn.request("GET", path, headers={"Host": host, **(headers or {})})
         resp = conn.getresponse()
@@ -179,12 +184,13 @@ def raw_request(port: int, data: bytes, timeout: float = 10.0) -> Reply:
 
 
 @contextlib.contextmanager
-def keepalive(port: int, host: str = "localhost", timeout: float = 10.0) -> Iterator[Callable[[str], Reply]]:
+def keepalive(port: int, host: str = "localhost", timeout: float = 10.0,
+              source: str | None = None) -> Iterator[Callable[..., Reply]]:
     """One TLS connection reused for many requests, so a burst is as fast as the gateway allows."""
-    conn = http.client.HTTPSConnection(LOOPBACK, port, timeout=timeout, context=tls_context())
+    conn = _connection(port, True, timeout, source)
 
-    def get(path: str) -> Reply:
-        conn.request("GET", path, headers={"Host": host})
+    def get(path: str, headers: dict[str, str] | None = None) -> Reply:
+        conn.request("GET", path, headers={"Host": host, **(headers or {})})
         resp = conn.getresponse()
         return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
     try:

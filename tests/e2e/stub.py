@@ -4,7 +4,8 @@ Run as a program (one process per service, so a test can stop it like a crashed 
     python tests/e2e/stub.py --name city-service --port 7101 [--metrics-port 7191]
 Every plain HTTP request other than /health and /metrics is answered with JSON saying which service
 saw which method, path (query included) and headers; a websocket connection first sends the same
-description, then echoes every message back.
+description, then echoes every message back. With --spa it is a single-page app's file server: only
+/, /index.html and /app.js exist, every other path is 404.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 STARTED = time.monotonic()
+SPA_FILES = ("/", "/index.html", "/app.js")
 
 
 def describe(name: str, port: int, path: str, headers: Headers, kind: str) -> dict[str, Any]:
@@ -55,8 +57,9 @@ def metrics_response(name: str, count: int) -> Response:
 class Stub:
     """The request handling of one stub service."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, spa: bool = False) -> None:
         self.name = name
+        self.spa = spa
         self.count = 0
 
     def http(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -65,13 +68,15 @@ class Stub:
         bare = request.path.split("?", 1)[0]
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return None  # let the websocket handshake proceed
-        if bare == "/health":
+        if bare == "/health" or bare.endswith("/api/city/health"):  # city-service keeps its route prefix
             return json_response(200, {
                 "status": "healthy", "service": self.name, "version": "0.0.0-stub",
                 "uptime": int(time.monotonic() - STARTED), "dependencies": {},
             })
         if bare == "/metrics":
             return metrics_response(self.name, self.count)
+        if self.spa and bare not in SPA_FILES:
+            return json_response(404, {"error": "no such file", "service": self.name, "path": request.path})
         return json_response(200, describe(self.name, port, request.path, request.headers, "http"))
 
     async def websocket(self, connection: ServerConnection) -> None:
@@ -83,8 +88,8 @@ class Stub:
             await connection.send(message)
 
 
-async def main(name: str, ports: list[int]) -> None:
-    stub = Stub(name)
+async def main(name: str, ports: list[int], spa: bool) -> None:
+    stub = Stub(name, spa)
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
@@ -103,6 +108,7 @@ if __name__ == "__main__":
     parser.add_argument("--name", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--metrics-port", type=int)
+    parser.add_argument("--spa", action="store_true")
     args = parser.parse_args()
     ports = [args.port] + ([args.metrics_port] if args.metrics_port else [])
-    asyncio.run(main(args.name, ports))
+    asyncio.run(main(args.name, ports, args.spa))

@@ -6,13 +6,12 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 from websockets.sync.client import connect
 
 from tests.e2e.conftest import Gateway, Stubs
-from tests.e2e.fleet import DOMAIN, NODE, Layout
+from tests.e2e.fleet import DOMAIN, NODE, PUBLIC, Layout
 from tests.e2e.harness import LOOPBACK, Reply, keepalive, raw_request, request, tls_context, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -26,6 +25,7 @@ SECURITY_HEADERS = {
 HSTS = "max-age=31536000; includeSubDomains"
 REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 ROUTES = [("city-service", "city"), ("agents-service", "agents"), ("swapper", "swapper")]
+KEEPS_PREFIX = {"city-service"}  # proxy.strip_prefix: false in the fixture fleet
 CHANNELS = [("city-service", "city", "rooms"), ("city-service", "city", "presence"),
             ("agents-service", "agents", "events")]
 # The fixture fleet keeps the standard's limit: 10r/s, burst 20.
@@ -58,7 +58,8 @@ def test_api_route_reaches_its_service_without_the_prefix(layout: Layout, gatewa
     seen = reply.json()
     assert seen["service"] == service
     assert seen["port"] == layout.stub(service).port
-    assert seen["path"] == "/items/42?sort=name&q=a%20b"
+    prefix = f"/api/{route}" if service in KEEPS_PREFIX else ""
+    assert seen["path"] == prefix + "/items/42?sort=name&q=a%20b"
     headers = seen["headers"]
     assert headers["x-forwarded-proto"] == "https"
     assert headers["x-forwarded-for"] == LOOPBACK
@@ -71,8 +72,9 @@ def test_api_route_reaches_its_service_without_the_prefix(layout: Layout, gatewa
 
 
 def test_route_root_and_bare_route(layout: Layout, gateway: Gateway) -> None:
-    root = get(layout, "/api/city/")
+    root = get(layout, "/api/agents/")
     assert root.status == 200 and root.json()["path"] == "/"
+    assert get(layout, "/api/city/").json()["path"] == "/api/city/"
     bare = get(layout, "/api/city?x=1")
     assert bare.status == 308
     assert bare.headers["location"].endswith("/api/city/?x=1")
@@ -102,7 +104,8 @@ def test_client_request_id_is_passed_on_and_logged_as_json(layout: Layout, gatew
 @pytest.mark.parametrize(("service", "route", "channel"), CHANNELS)
 def test_websocket_channel_keeps_its_path_and_round_trips(layout: Layout, gateway: Gateway,
                                                           service: str, route: str, channel: str) -> None:
-    for suffix, expected in (("", f"/ws/{channel}"), ("/room1?since=5", f"/ws/{channel}/room1?since=5")):
+    kept = f"/{route}" if service in KEEPS_PREFIX else ""
+    for suffix, expected in (("", f"/ws{kept}/{channel}"), ("/room1?since=5", f"/ws{kept}/{channel}/room1?since=5")):
         uri = f"wss://{LOOPBACK}:{layout.https_port}/ws/{route}/{channel}{suffix}"
         with connect(uri, ssl=tls_context(), open_timeout=10, close_timeout=5,
                      additional_headers={"X-Request-ID": "ws-e2e"}) as ws:
@@ -156,9 +159,10 @@ def test_health_has_the_standard_json_shape(layout: Layout, gateway: Gateway, tl
 @pytest.mark.parametrize("path", ["/healthXYZ", "/health/", "/healthz", "/health.json", "/HEALTH"])
 def test_only_exact_health_is_health(layout: Layout, gateway: Gateway, path: str) -> None:
     reply = get(layout, path)
-    assert reply.status != 200
+    # Everything outside /api/ and /ws/ is the frontend's (the fixture node serves one at /).
+    assert reply.status == 200 and reply.json()["service"] == "frontend"
+    assert reply.json()["path"] == "/index.html"
     assert b"healthy" not in reply.body
-    assert_security_headers(reply)
 
 
 @pytest.mark.parametrize("route", ["city", "agents", "swapper"])
@@ -175,7 +179,7 @@ def test_service_metrics_are_not_reachable_through_the_gateway(layout: Layout, g
 
 
 def test_unknown_paths_get_a_json_404_with_headers(layout: Layout, gateway: Gateway) -> None:
-    for path in ("/nope", "/api/", "/api/worker/x", "/api/nope/x"):
+    for path in ("/ws/nope", "/ws/", "/api/", "/api/worker/x", "/api/nope/x", "/api/frontend/x"):
         reply = get(layout, path)
         assert reply.status == 404, path
         assert reply.json()["error"] == "not found"
@@ -196,19 +200,9 @@ def test_errors_nginx_answers_itself_carry_the_security_headers(layout: Layout, 
     assert_security_headers(reply)
 
 
-@pytest.fixture
-def fresh_gateway(gateway: Gateway) -> Iterator[Gateway]:
-    """The gateway with an empty rate-limit zone, and left that way for the tests after."""
-    gateway.restart()
-    try:
-        yield gateway
-    finally:
-        gateway.restart()
-
-
 def test_burst_is_limited_then_recovers(layout: Layout, fresh_gateway: Gateway) -> None:
     statuses: list[int] = []
-    with keepalive(layout.https_port, host=DOMAIN) as fetch:
+    with keepalive(layout.https_port, host=DOMAIN, source=PUBLIC) as fetch:
         started = time.monotonic()
         for _ in range(40):
             reply = fetch("/api/city/burst")
@@ -224,7 +218,7 @@ def test_burst_is_limited_then_recovers(layout: Layout, fresh_gateway: Gateway) 
     assert statuses[: BURST + 1] == [200] * (BURST + 1)
     assert statuses[-1] == 429
     time.sleep(1.0)
-    reply = request(layout.https_port, "/api/city/after", host=DOMAIN)
+    reply = request(layout.https_port, "/api/city/after", host=DOMAIN, source=PUBLIC)
     assert reply.status == 200
 
 

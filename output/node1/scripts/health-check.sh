@@ -61,7 +61,7 @@ check_of() {
         'nats') echo 'GET :8222/healthz' ;;
         'postgres') echo 'pg_isready -U postgres -d daarion_memory' ;;
         'prometheus') echo 'GET :9090/-/healthy' ;;
-        'redis') echo 'redis-cli ping' ;;
+        'redis') echo 'sh -c redis-cli ping | grep -q PONG' ;;
         'router') echo 'GET :9102/health' ;;
         'secondme-service') echo 'GET :7003/health' ;;
         'swapper') echo 'GET :8890/health' ;;
@@ -81,7 +81,7 @@ probe() {
         'nats') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-nats' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:8222/healthz' ;;
         'postgres') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres' 'pg_isready' '-U' 'postgres' '-d' 'daarion_memory' ;;
         'prometheus') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-prometheus' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9090/-/healthy' ;;
-        'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'redis-cli' 'ping' ;;
+        'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'sh' '-c' 'redis-cli ping | grep -q PONG' ;;
         'router') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-router' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:9102/health' ;;
         'secondme-service') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-secondme-service' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:7003/health' ;;
         'swapper') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-swapper' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8890/health' ;;

@@ -47,7 +47,7 @@ check_of() {
         'nats') echo 'GET :8222/healthz' ;;
         'ocr-service') echo 'GET :8896/health' ;;
         'postgres') echo 'pg_isready -U postgres -d daarion_memory' ;;
-        'redis') echo 'redis-cli ping' ;;
+        'redis') echo 'sh -c redis-cli ping | grep -q PONG' ;;
         'stt-service') echo 'GET :8895/health' ;;
         'vector-db') echo 'GET :8898/health' ;;
         'web-search') echo 'GET :8897/health' ;;
@@ -60,7 +60,7 @@ probe() {
         'nats') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-nats' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:8222/healthz' ;;
         'ocr-service') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-ocr-service' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8896/health' ;;
         'postgres') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres' 'pg_isready' '-U' 'postgres' '-d' 'daarion_memory' ;;
-        'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'redis-cli' 'ping' ;;
+        'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'sh' '-c' 'redis-cli ping | grep -q PONG' ;;
         'stt-service') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-stt-service' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8895/health' ;;
         'vector-db') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-vector-db' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8898/health' ;;
         'web-search') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-web-search' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8897/health' ;;

@@ -52,7 +52,7 @@ check_of() {
         'matrix-synapse') echo 'GET :8448/health' ;;
         'nats') echo 'GET :8222/healthz' ;;
         'postgres') echo 'pg_isready -U postgres -d daarion_memory' ;;
-        'redis') echo 'redis-cli ping' ;;
+        'redis') echo 'sh -c redis-cli ping | grep -q PONG' ;;
     esac
 }
 
@@ -66,7 +66,7 @@ probe() {
         'matrix-synapse') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-matrix-synapse' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8448/health' ;;
         'nats') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-nats' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:8222/healthz' ;;
         'postgres') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres' 'pg_isready' '-U' 'postgres' '-d' 'daarion_memory' ;;
-        'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'redis-cli' 'ping' ;;
+        'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'sh' '-c' 'redis-cli ping | grep -q PONG' ;;
     esac
 }
 
