@@ -56,7 +56,7 @@ EXPLANATIONS: dict[str, Explanation] = {
     "health-endpoint": Explanation(
         "Health Check Standards: GET /health on every service, the Docker healthcheck block",
         "a probe that exists in the image; services we build answer GET /health",
-        Example(F, "      command: [redis-cli, ping]\n", "      command: []\n",
+        Example(F, '      command: [sh, -c, "redis-cli ping | grep -q PONG"]\n', "      command: []\n",
                 "error[health-endpoint] redis: a tcp service needs health.command (a probe that exists in its "
                 "image)")),
     "metrics-endpoint": Explanation(
@@ -104,8 +104,22 @@ EXPLANATIONS: dict[str, Explanation] = {
         "plain DNS names, addresses and paths",
         Example(N1, "domain: gateway.daarion.city", 'domain: "gateway.daarion.city;"',
                 "error[value-syntax] domain 'gateway.daarion.city;' is not a lowercase DNS name")),
+    "visibility": Explanation(
+        "Security Standards → Network Isolation (only the gateway is public; internal stays internal)",
+        "visibility: public only for routes the internet must reach; fleet for peers and admin_networks",
+        Example(N1, "  - postgres\n", "  - {postgres: {visibility: public}}\n",
+                "error[visibility] postgres: visibility public needs a route in the catalog")),
+    "client-identity": Explanation(
+        "Rate Limiting (per client); Phase SCALE (a load balancer before the nodes)",
+        "list only your load balancers' own addresses, each no wider than /8",
+        Example(N1, "address: 10.0.0.1\n", "address: 10.0.0.1\ngateway: {load_balancers: [0.0.0.0/1]}\n",
+                "error[client-identity] load balancer '0.0.0.0/1' is wider than /8: it would trust most of the "
+                "internet")),
     "compose-version": Explanation("Docker Standards (Compose v2 calls the key obsolete)", "delete the version: line",
                                    'a compose file that starts with version: "3.8"'),
+    "image-minimum": Explanation("Security Standards; docs/decisions.md (the minimum patch release of each image)",
+                                 "pin the current patch release (nodes/fleet.yaml, images:)",
+                                 "a compose file that runs redis:7.4.1-alpine (before the Lua fix in 7.4.6)"),
     "restart-policy": Explanation("Rollback Ready, Observable by Default", "restart: unless-stopped",
                                   "a compose service without restart: (or with restart: \"no\")"),
     "log-rotation": Explanation("Logging Standards", 'logging: {driver: json-file, options: {max-size: 10m, '

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -31,6 +32,10 @@ def test_an_unknown_rule_is_a_usage_error_with_a_hint() -> None:
     assert result.stderr == "nodegen: no rule 'port-clas'; did you mean 'port-class'? (the rule ids: docs/rules.md)\n"
 
 
+def _lines(message: str) -> str:
+    return re.sub(r"(line |\.yaml:)\d+(:\d+)?", r"\1N", message)
+
+
 @pytest.mark.parametrize("rule", REPLAYED)
 def test_the_example_reproduces_the_problem_it_shows(rule: str, tmp_path: Path) -> None:
     example = EXPLANATIONS[rule].example
@@ -42,6 +47,7 @@ def test_the_example_reproduces_the_problem_it_shows(rule: str, tmp_path: Path) 
     path.write_text(text.replace(example.before, example.after, 1), encoding="utf-8")
     result = invoke("-C", str(tmp_path), "validate")
     assert result.code == 1
-    assert any(line.startswith(f"{example.file}:") and line.split(": ", 1)[1] == example.problem
+    # Line numbers inside a message move with every edit of the shipped manifests; what the example shows is the rest.
+    assert any(line.startswith(f"{example.file}:") and _lines(line.split(": ", 1)[1]) == _lines(example.problem)
                for line in result.stderr.splitlines()), result.stderr
     assert example.problem in invoke("explain", rule).stdout
