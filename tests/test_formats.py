@@ -62,7 +62,8 @@ def test_validate_sarif_lists_every_problem(broken: Path) -> None:
     assert result.code == 1
     assert result.stderr == "2 error(s); nothing written\n"
     found = sarif(result)
-    assert [where(r) for r in found] == [("nodes/fleet.yaml", 226, 11, "port-class"),
+    port_line = (broken / "nodes" / "fleet.yaml").read_text(encoding="utf-8").splitlines().index("    port: 9555") + 1
+    assert [where(r) for r in found] == [("nodes/fleet.yaml", port_line, 11, "port-class"),
                                          ("nodes/node2.yaml", 4, 7, "schema")]
     assert found[1]["message"]["text"].endswith("did you mean 'dev'?")
     assert {r["level"] for r in found} == {"error"}

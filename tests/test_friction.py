@@ -260,7 +260,19 @@ def test_the_add_a_node_walkthrough_works_as_written(done: Path) -> None:
     before = {n: tree(done / "output" / n) for n in ("node2", "node3")}
     assert ng(done, "validate").code == 0
     assert ng(done, "render", "--all").code == 0
-    assert {n: tree(done / "output" / n) for n in ("node2", "node3")} == before  # they do not depend on node4
+    # node2 and node3 depend on node4 only through their gateways, which let the new fleet peer through:
+    # no header, no other file changes.
+    gateway = "infra/nginx/nginx.conf"
+    address = re.search(r"^address: (\S+)$", manifest, re.M)
+    assert address is not None
+    for n in ("node2", "node3"):
+        after = tree(done / "output" / n)
+        assert set(after) == set(before[n])
+        assert [f for f in after if after[f] != before[n][f]] == [".nodegen.sum", gateway]
+        old, new = before[n][gateway][0].decode().splitlines(), after[gateway][0].decode().splitlines()
+        added = [line for line in new if line not in old]
+        assert added and all(address.group(1) in line for line in added), added
+        assert all(line in new for line in old)
     audit = ng(done, "audit", "node4")
     assert audit.code == 0, audit.stdout
     assert "9 of 9 items pass" in audit.stdout
