@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from nodegen.checksums import SUM_FILE, Files, sum_lines
 from nodegen.targets import (
@@ -37,7 +38,7 @@ class Check:
     """
 
     tool: str  # the name verify reports it under
-    kind: str
+    kind: Literal["compose", "nginx", "command"]
     files: tuple[str, ...] = ()  # it runs only when all are rendered
     argv: tuple[str, ...] = ()
     suffix: str = ""
