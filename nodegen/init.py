@@ -15,6 +15,8 @@ SCHEMA_LINE = "# yaml-language-server: $schema=../schema/nodegen.schema.json\n"
 # The services the minimal preset keeps from the catalog: the gateway every node needs, and a cache.
 MINIMAL = ("redis", "gateway-nginx")
 
+MINIMAL_TABLES = "  port_tables: {multimodal: Multimodal Services}"
+
 GITIGNORE = """\
 # Secrets never go to Git: real env files, TLS private keys and certificates, database backups.
 .env
@@ -58,6 +60,8 @@ def fleet_text(project: str, domain: str, preset: str) -> str:
                   "of the standard's services.", text, count=1)
     if preset == "minimal":
         text = _services_block(text, MINIMAL)
+        # The daarion headings name that fleet's nodes; a new fleet gets the plain ones.
+        text = re.sub(r"(?m)^(  node_root: .*)$", r"\1\n" + MINIMAL_TABLES, text, count=1)
     return text
 
 

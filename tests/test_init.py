@@ -60,3 +60,22 @@ def test_the_daarion_preset_is_the_shipped_catalog() -> None:
     preset = (ROOT / "nodegen" / "presets" / "daarion.yaml").read_text(encoding="utf-8")
     assert preset == (ROOT / "nodes" / "fleet.yaml").read_text(encoding="utf-8"), \
         "nodes/fleet.yaml changed: copy it to nodegen/presets/daarion.yaml"
+
+
+def test_port_table_headings_are_a_parameter_of_the_standard(tmp_path: Path) -> None:
+    ws = tmp_path / "w"
+    assert invoke("init", str(ws), "--preset", "minimal").code == 0
+    fleet = ws / "nodes" / "fleet.yaml"
+    assert "port_tables: {multimodal: Multimodal Services}" in fleet.read_text(encoding="utf-8")
+    text = fleet.read_text(encoding="utf-8").replace(
+        "port_tables: {multimodal: Multimodal Services}", "port_tables: {core: Базова інфраструктура}")
+    fleet.write_text(text, encoding="utf-8")
+    assert ng(ws, "render", "--all").code == 0
+    assert "### Базова інфраструктура\n" in (ws / "output" / "FLEET.md").read_text(encoding="utf-8")
+    assert "### Базова інфраструктура\n" in (ws / "output" / "node1" / "docs" / "INFRASTRUCTURE.md").read_text(
+        encoding="utf-8")
+    assert "### Базова інфраструктура\n" in ng(ws, "ports").stdout
+    assert json.loads(ng(ws, "--format", "json", "ports").stdout)["fleet"][0]["section"] == "Базова інфраструктура"
+    fleet.write_text(text.replace("{core: Базова інфраструктура}", "{core: 'a | b'}"), encoding="utf-8")
+    bad = ng(ws, "validate")
+    assert bad.code == 1 and "error[schema] standard.port_tables.core" in bad.stderr

@@ -41,6 +41,20 @@ class RateLimit(Strict):
     zone_size: str = Field("10m", pattern=r"^[1-9][0-9]{0,3}[km]$", description="shared memory zone size")
 
 
+_HEADING = r"^[^\x00-\x1f\x7f|`<>\u0085\u2028\u2029]{1,80}$"  # one Markdown heading line, no table or HTML syntax
+
+
+class PortTables(Strict):
+    """Headings of the standard's port tables, in the generated docs and `nodegen ports`."""
+
+    core: str = Field("Core Infrastructure", pattern=_HEADING, description="the core services' table")
+    dagi: str = Field("DAGI Stack (Production)", pattern=_HEADING, description="the dagi class and stack")
+    mvp: str = Field("Phase 1-3 MVP Services", pattern=_HEADING, description="the mvp class")
+    multimodal: str = Field("Multimodal Services (НОДА2 initially)", pattern=_HEADING,
+                            description="the multimodal class")
+    other: str = Field("Other Services", pattern=_HEADING, description="every other service")
+
+
 class AlertThresholds(Strict):
     """Thresholds of the generated Prometheus alert rules."""
 
@@ -92,6 +106,7 @@ class Standard(Strict):
         default_factory=lambda: {k: Limits(**v) for k, v in DEFAULT_LIMITS.items()},  # type: ignore[arg-type]
         description="container resource limits per service class",
     )
+    port_tables: PortTables = Field(default_factory=PortTables)
     node_root: str = Field(
         "/opt/microdao-daarion", pattern=r"^/[A-Za-z0-9._/-]{0,200}$",
         description="where a node's files live on the host (scheduled jobs use absolute paths)",
