@@ -144,18 +144,23 @@ def health(n: NodeFiles) -> Item:
     data = n.yaml(compose.PATH) or {}
     services = data.get("services") if isinstance(data, dict) else None
     services = services if isinstance(services, dict) else {}
-    built = 0
+    built = scraped = 0
     for svc in n.view.services:
-        test = (services.get(svc.name) or {}).get("healthcheck", {}).get("test")
-        if not test:
+        check = (services.get(svc.name) or {}).get("healthcheck", {})
+        test = check.get("test")
+        if svc.health_test == ("NONE",) and svc.metrics and check.get("disable") is True:
+            scraped += 1  # no probe binary in the image: Prometheus' `up` is its health check
+        elif not test:
             item.fail(f"{svc.name}: no healthcheck")
         elif svc.build and f"{svc.health_path}" not in " ".join(map(str, test)):
             item.fail(f"{svc.name}: its healthcheck does not probe GET {svc.health_path}")
         elif svc.build:
             built += 1
     if item.ok:
-        item.evidence.append(f"{len(n.view.services)} healthchecks; {built} services we build probe GET /health; "
-                             "scripts/health-check.sh runs them all")
+        item.evidence.append(f"{len(n.view.services) - scraped} healthchecks; {built} services we build probe GET "
+                             f"/health; scripts/health-check.sh runs them all"
+                             + (f"; {scraped} exporters without a probe binary are checked by Prometheus' up"
+                                if scraped else ""))
     return item
 
 

@@ -38,9 +38,9 @@ def test_evidence_names_what_was_checked() -> None:
     out = invoke("audit", "node1").stdout
     assert "✓ .env not in Git: .gitignore:" in out and "ignores output/node1/.env" in out
     assert "scripts/backup-db.cron: 0 3 * * * UTC" in out
-    assert "✓ Prometheus metrics: 11 services expose /metrics, scraped by the Prometheus of node1" in out
+    assert "✓ Prometheus metrics: 18 services expose /metrics, scraped by the Prometheus of node1" in out
     node2 = invoke("audit", "node2").stdout
-    assert "✓ Prometheus metrics: 4 services expose /metrics, scraped by the Prometheus of node1" in node2
+    assert "✓ Prometheus metrics: 9 services expose /metrics, scraped by the Prometheus of node1" in node2
 
 
 def test_unknown_node_is_a_usage_error() -> None:

@@ -65,6 +65,15 @@ class AlertThresholds(Strict):
     sustained_for: Duration = Field(
         "5m", description="how long the error ratio, latency and connection alerts must hold before they fire"
     )
+    min_request_rate: float = Field(
+        0.1, ge=0, description="requests per second a target must serve before its error ratio or latency may page",
+    )
+    disk_free_ratio: float = Field(0.1, gt=0, lt=1, description="free share of a host filesystem (DiskSpaceLow)")
+    memory_available_ratio: float = Field(0.1, gt=0, lt=1, description="available share of host memory")
+    postgres_connections_ratio: float = Field(0.8, gt=0, le=1, description="share of max_connections in use")
+    certificate_warning_days: int = Field(21, ge=1, le=365, description="certificate expiry warning")
+    certificate_critical_days: int = Field(7, ge=1, le=365, description="certificate expiry page")
+    backup_max_age_hours: int = Field(26, ge=1, le=24 * 31, description="age of the last successful backup")
 
 
 class BackupPolicy(Strict):
@@ -133,6 +142,9 @@ class Health(Strict):
     path: str = Field("/health", description="HTTP health path (the standard requires /health)")
     port: Port | None = Field(None, description="port of the health endpoint if not the main port")
     command: list[str] | None = Field(None, description="probe command for non-HTTP services (exec form)")
+    probe: bool = Field(
+        True, description="false: the image ships no probe binary (scratch); Prometheus' `up` is its health check",
+    )
 
 
 class Metrics(Strict):
@@ -236,6 +248,12 @@ class Service(Strict):
     data: str | None = Field(None, description="container path of the <service>_data volume")
     mounts: dict[str, str] = Field(default_factory=dict, description="node-root path -> container path, read-only")
     publish: list[str] = Field(default_factory=list, description="loopback binds ADDR:PORT (non-gateway)")
+    host_mounts: dict[str, str] = Field(
+        default_factory=dict, description="absolute host path -> container path, read-only (node exporter)",
+    )
+    beside: str | None = Field(
+        None, description="placed on every node that runs this catalog service ('*': every node), unlisted",
+    )
 
 
 class ServiceOverride(Strict):
@@ -297,6 +315,14 @@ class Fleet(Strict):
         default_factory=list,
         description="networks that reach fleet routes besides the nodes' addresses (an admin VPN); "
         "like the nodes, exempt from the client rate limit",
+    )
+    telegram_chat_id: int | None = Field(
+        None, description="Telegram chat Alertmanager sends to (native receiver, Alertmanager >= 0.26); the bot "
+        "token is the secret file ALERTMANAGER_TELEGRAM_BOT_TOKEN of the alertmanager service",
+    )
+    network: Literal["public", "wireguard"] = Field(
+        "public", description="how nodes reach each other: the public internet (through gateways, TLS) or a "
+        "private WireGuard network on the nodes' addresses",
     )
 
 

@@ -22,6 +22,7 @@ from nodegen.targets import (
     grafana,
     nginx,
     prometheus,
+    runbooks,
     scripts,
 )
 from nodegen.templating import header
@@ -79,11 +80,12 @@ TARGETS: dict[str, Target] = {
     "env": Target(envfile.render, (envfile.PATH,)),
     "nginx": Target(nginx.render, ("infra/nginx/",), mounted=True,
                     checks=(Check("nginx", "nginx", (nginx.CONF,)),)),
-    "prometheus": Target(prometheus.render, (prometheus.CONFIG,), mounted=True, checks=(
+    "prometheus": Target(prometheus.render, (prometheus.CONFIG, prometheus.BLACKBOX), mounted=True, checks=(
         Check("promtool", "command", (prometheus.CONFIG,), ("promtool", "check", "config"), install=PROMETHEUS,
               absent="no Prometheus on this node"),)),
     "alerts": Target(alerts.render, (alerts.PATH,), mounted=True, checks=(
         Check("rules", "command", (alerts.PATH,), ("promtool", "check", "rules"), install=PROMETHEUS),)),
+    "runbooks": Target(runbooks.render, (runbooks.DIR + "/",)),
     "alertmanager": Target(alertmanager.render, (alertmanager.PATH,), mounted=True, checks=(
         Check("amtool", "command", (alertmanager.PATH,), ("amtool", "check-config"),
               install="apt-get install prometheus-alertmanager"),)),

@@ -78,7 +78,7 @@ def smoke_paths(view: NodeView) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def _context(view: NodeView) -> dict[str, object]:
     http, ws = smoke_paths(view)
-    probes = tuple(probe(s) for s in view.services)
+    probes = tuple(probe(s) for s in view.services if s.health_test != ("NONE",))  # no probe: Prometheus `up`
     return {
         "v": view,
         "probes": probes,
