@@ -531,6 +531,7 @@ def test_verify_reports_what_the_tools_reject(monitored: Path, tmp_path: Path) -
     files[RULES] = files[RULES].replace("for: 2m", "for: 2 minutes", 1)
     materialize(files, tmp_path)
     verdicts = {r.tool: r for r in check_operations("node1", tmp_path, files)}
-    assert {t: r.status for t, r in verdicts.items()} == {"rules": "failed", "amtool": "failed", "shellcheck": "failed"}
+    assert {t: r.status for t, r in verdicts.items()} == {
+        "blackbox": "ok", "rules": "failed", "amtool": "failed", "shellcheck": "failed"}
     assert "SC2086" in verdicts["shellcheck"].detail
     assert "nobody" in verdicts["amtool"].detail

@@ -142,10 +142,11 @@ def test_verify_all_strict_passes_on_the_shipped_fleet() -> None:
     result = invoke("-C", str(ROOT), "verify", "--all", "--strict")
     assert (result.code, result.stderr) == (0, ""), result.stdout
     lines = result.stdout.splitlines()
-    # 3 nodes x compose, nginx, promtool, shellcheck; node1's alert rules and Alertmanager config; node2's (dev)
-    # docker-compose.dev.yml
-    assert len(lines) == 15
-    assert "node1  rules      ok" in lines and "node1  amtool     ok" in lines and "node3  shellcheck ok" in lines
+    # 3 nodes x compose, nginx, promtool, shellcheck; node1's alert rules, blackbox and Alertmanager configs;
+    # node2's (dev) docker-compose.dev.yml
+    assert len(lines) == 16
+    assert "node1  rules      ok" in lines and "node1  amtool     ok" in lines and "node1  blackbox   ok" in lines
+    assert "node3  shellcheck ok" in lines
     assert "node2  devcompose ok" in lines
     assert all(line.split()[-1] == "ok" for line in lines), result.stdout
 

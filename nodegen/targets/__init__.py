@@ -80,9 +80,13 @@ TARGETS: dict[str, Target] = {
     "env": Target(envfile.render, (envfile.PATH,)),
     "nginx": Target(nginx.render, ("infra/nginx/",), mounted=True,
                     checks=(Check("nginx", "nginx", (nginx.CONF,)),)),
-    "prometheus": Target(prometheus.render, (prometheus.CONFIG, prometheus.BLACKBOX), mounted=True, checks=(
+    "prometheus": Target(prometheus.render, (prometheus.CONFIG,), mounted=True, checks=(
         Check("promtool", "command", (prometheus.CONFIG,), ("promtool", "check", "config"), install=PROMETHEUS,
               absent="no Prometheus on this node"),)),
+    "blackbox": Target(prometheus.render_blackbox, (prometheus.BLACKBOX,), mounted=True, checks=(
+        Check("blackbox", "command", (prometheus.BLACKBOX,),
+              ("prometheus-blackbox-exporter", "--config.check", "--config.file"),
+              install="apt-get install prometheus-blackbox-exporter"),)),
     "alerts": Target(alerts.render, (alerts.PATH,), mounted=True, checks=(
         Check("rules", "command", (alerts.PATH,), ("promtool", "check", "rules"), install=PROMETHEUS),)),
     "runbooks": Target(runbooks.render, (runbooks.DIR + "/",)),

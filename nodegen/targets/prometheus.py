@@ -12,8 +12,12 @@ BLACKBOX = "infra/blackbox/blackbox.yml"
 def render(view: NodeView) -> dict[str, str]:
     if not view.runs_prometheus:
         return {}
-    out = {CONFIG: template("prometheus.yml.j2", v=view, rule_files=["alerts.yml"], scrape_user=SCRAPE_USER,
-                                scrape_password_file=f"/run/secrets/{SCRAPE_PASSWORD.secret_name}")}
-    if view.service("blackbox-exporter") is not None:
-        out[BLACKBOX] = template("blackbox.yml.j2", v=view)
-    return out
+    return {CONFIG: template("prometheus.yml.j2", v=view, rule_files=["alerts.yml"], scrape_user=SCRAPE_USER,
+                             scrape_password_file=f"/run/secrets/{SCRAPE_PASSWORD.secret_name}")}
+
+
+def render_blackbox(view: NodeView) -> dict[str, str]:
+    """The blackbox exporter's modules, where it runs (beside Prometheus)."""
+    if view.service("blackbox-exporter") is None:
+        return {}
+    return {BLACKBOX: template("blackbox.yml.j2", v=view)}

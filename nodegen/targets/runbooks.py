@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nodegen.targets import alerts
+from nodegen.targets.alerts import alert_names, groups
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView
 
@@ -119,9 +119,9 @@ RUNBOOKS: dict[str, Runbook] = {
 def render(view: NodeView) -> dict[str, str]:
     if not view.runs_prometheus:
         return {}
-    rules = [r for g in alerts.groups(view) for r in g.rules]
+    rules = [r for g in groups(view) for r in g.rules]
     out = {}
-    for name in alerts.alert_names(view):
+    for name in alert_names(view):
         variants = [r for r in rules if r.alert == name]
         out[f"{DIR}/{name}.md"] = template("runbook.md.j2", v=view, alert=name, book=RUNBOOKS[name],
                                            rules=variants)
