@@ -33,7 +33,7 @@ EXPLANATIONS: dict[str, Explanation] = {
                         "error[file] node1.yaml and node1.yml both exist; keep one"),
     "yaml": Explanation("— (nodegen's input)", "each key once; plain YAML 1.2, no custom tags or merge keys",
                         Example(F, "    port: 7002\n", "    port: 7002\n    port: 7003\n",
-                                "error[yaml] duplicate key 'port' (first defined at line 226)")),
+                                "error[yaml] duplicate key 'port' (first defined at line 330)")),
     "schema": Explanation("— (the manifest format, docs/manifests.md)", "use a key and value the format knows; "
                           "the hint names the closest one",
                           Example(N2, "role: dev", "role: devl", "error[schema] role: input should be "
@@ -47,7 +47,7 @@ EXPLANATIONS: dict[str, Explanation] = {
         "Стандартні Порти; Consistency First (однакова структура портів)", "take the next free port the message names",
         Example(F, "    port: 7002\n", "    port: 7001\n",
                 "error[port-conflict] agents-service: port 7001 is already used by city-service "
-                "(nodes/fleet.yaml:209:11); the next free mvp port is 7007 (nodegen ports --next mvp)")),
+                "(nodes/fleet.yaml:313:11); the next free mvp port is 7007 (nodegen ports --next mvp)")),
     "name-format": Explanation(
         "Docker Standards → Naming Convention (<project>-<service>, <project>_net, <service>_data), Labels",
         "lowercase ASCII names", Example(F, "project: daarion", "project: DAARION",

@@ -62,6 +62,8 @@ def fleet_text(project: str, domain: str, preset: str) -> str:
         text = _services_block(text, MINIMAL)
         # The daarion headings name that fleet's nodes; a new fleet gets the plain ones.
         text = re.sub(r"(?m)^(  node_root: .*)$", r"\1\n" + MINIMAL_TABLES, text, count=1)
+        # No Prometheus, hence no Alertmanager beside it (the catalog keeps no alertmanager entry).
+        text = re.sub(r"(?m)^alertmanager: true$", "alertmanager: false", text, count=1)
     return text
 
 
