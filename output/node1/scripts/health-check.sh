@@ -70,7 +70,7 @@ check_of() {
         'postgres') echo 'pg_isready -U postgres -d daarion_memory' ;;
         'postgres-exporter') echo 'GET :9187/' ;;
         'prometheus') echo 'GET :9090/-/healthy' ;;
-        'redis') echo 'redis-cli ping' ;;
+        'redis') echo 'sh -c redis-cli ping | grep -q PONG' ;;
         'redis-exporter') echo 'GET :9121/health' ;;
         'router') echo 'GET :9102/health' ;;
         'secondme-service') echo 'GET :7003/health' ;;
@@ -95,7 +95,7 @@ probe() {
         'postgres') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres' 'pg_isready' '-U' 'postgres' '-d' 'daarion_memory' ;;
         'postgres-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9187/' ;;
         'prometheus') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-prometheus' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9090/-/healthy' ;;
-        'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'redis-cli' 'ping' ;;
+        'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'sh' '-c' 'redis-cli ping | grep -q PONG' ;;
         'redis-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9121/health' ;;
         'router') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-router' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:9102/health' ;;
         'secondme-service') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-secondme-service' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:7003/health' ;;

@@ -52,7 +52,7 @@ check_of() {
         'ocr-service') echo 'GET :8896/health' ;;
         'postgres') echo 'pg_isready -U postgres -d daarion_memory' ;;
         'postgres-exporter') echo 'GET :9187/' ;;
-        'redis') echo 'redis-cli ping' ;;
+        'redis') echo 'sh -c redis-cli ping | grep -q PONG' ;;
         'redis-exporter') echo 'GET :9121/health' ;;
         'stt-service') echo 'GET :8895/health' ;;
         'vector-db') echo 'GET :8898/health' ;;
@@ -68,7 +68,7 @@ probe() {
         'ocr-service') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-ocr-service' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8896/health' ;;
         'postgres') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres' 'pg_isready' '-U' 'postgres' '-d' 'daarion_memory' ;;
         'postgres-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9187/' ;;
-        'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'redis-cli' 'ping' ;;
+        'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'sh' '-c' 'redis-cli ping | grep -q PONG' ;;
         'redis-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9121/health' ;;
         'stt-service') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-stt-service' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8895/health' ;;
         'vector-db') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-vector-db' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8898/health' ;;

@@ -57,7 +57,7 @@ check_of() {
         'node-exporter') echo 'GET :9100/' ;;
         'postgres') echo 'pg_isready -U postgres -d daarion_memory' ;;
         'postgres-exporter') echo 'GET :9187/' ;;
-        'redis') echo 'redis-cli ping' ;;
+        'redis') echo 'sh -c redis-cli ping | grep -q PONG' ;;
         'redis-exporter') echo 'GET :9121/health' ;;
     esac
 }
@@ -74,7 +74,7 @@ probe() {
         'node-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-node-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9100/' ;;
         'postgres') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres' 'pg_isready' '-U' 'postgres' '-d' 'daarion_memory' ;;
         'postgres-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9187/' ;;
-        'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'redis-cli' 'ping' ;;
+        'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'sh' '-c' 'redis-cli ping | grep -q PONG' ;;
         'redis-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9121/health' ;;
     esac
 }
