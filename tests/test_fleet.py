@@ -66,7 +66,16 @@ def test_router_gets_node2_multimodal_addresses_from_the_manifests() -> None:
         assert upstream in nginx
 
 
+def without_swarm(ws: Path) -> None:
+    """The workspace's fleet without the Swarm target."""
+    fleet = ws / "nodes" / "fleet.yaml"
+    text = fleet.read_text(encoding="utf-8")
+    assert "\ntargets: [swarm, kubernetes]" in text
+    fleet.write_text(text.replace("\ntargets: [swarm, kubernetes]", "\ntargets: [kubernetes]"), encoding="utf-8")
+
+
 def test_private_use_binds_the_serving_node_private_address_only(workspace: Path) -> None:
+    without_swarm(workspace)  # via: private cannot be expressed in Swarm (error[swarm-publish])
     edit(workspace / "nodes" / "node1.yaml", "  web-search: node2\n", "  web-search: {node: node2, via: private}\n")
     router = compose(rendered(workspace, "node1"))["services"]["router"]["environment"]
     assert router["WEB_SEARCH_URL"] == "http://10.0.0.2:8897"
@@ -139,6 +148,7 @@ def test_a_fallback_goes_through_a_gateway_local_route(workspace: Path) -> None:
 
 
 def test_a_private_fallback_node_binds_its_private_address_and_needs_no_tls(workspace: Path) -> None:
+    without_swarm(workspace)  # via: private cannot be expressed in Swarm (error[swarm-publish])
     edit(workspace / "nodes" / "node1.yaml", "  ocr-service: node2\n",
          "  ocr-service: {node: node2, fallback: node3, via: private}\n")
     edit(workspace / "nodes" / "node3.yaml", "  - dao-governance\n", "  - dao-governance\n  - ocr-service\n")

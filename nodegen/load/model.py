@@ -211,6 +211,26 @@ DEFAULT_LIMITS: dict[str, dict[str, str | int]] = {
     "multimodal": {"memory": "4g", "cpus": "2.0", "pids": 512},
     "dagi": {"memory": "1g", "cpus": "1.0", "pids": 256},
 }
+CPUS = Annotated[
+    str, Field(pattern=r"^(0\.[0-9]{1,3}|[1-9][0-9]{0,2}(\.[0-9]{1,3})?)$", description="CPU cores, e.g. 0.5")
+]
+MEMORY = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}[KMG]$", description="bytes with a unit, e.g. 512M")]
+
+
+class Cluster(Strict):
+    """How the service runs on a cluster engine (`targets`: Swarm); the Compose output ignores it."""
+
+    image: str | None = Field(
+        None, description="image pushed to a registry, pinned; required there for a service Compose builds",
+    )
+    replicas: int = Field(1, ge=1, le=100, description="tasks of the service (1 for data services and the gateway)")
+    max_replicas: int | None = Field(
+        None, ge=2, le=100, description="scalable: Kubernetes autoscales from replicas up to this many on CPU",
+    )
+    cpus: CPUS = Field("1.0", description="CPU limit")
+    memory: MEMORY = Field("512M", description="memory limit")
+    reserve_cpus: CPUS = Field("0.1", description="CPU reserved on the node for placement")
+    reserve_memory: MEMORY = Field("64M", description="memory reserved on the node for placement")
 
 
 class Service(Strict):
@@ -254,6 +274,7 @@ class Service(Strict):
     beside: str | None = Field(
         None, description="placed on every node that runs this catalog service ('*': every node), unlisted",
     )
+    cluster: Cluster = Field(default_factory=Cluster, description="image, replicas and resources on a cluster engine")
 
 
 class ServiceOverride(Strict):
@@ -323,6 +344,10 @@ class Fleet(Strict):
     network: Literal["public", "wireguard"] = Field(
         "public", description="how nodes reach each other: the public internet (through gateways, TLS) or a "
         "private WireGuard network on the nodes' addresses",
+    )
+    targets: list[Literal["swarm", "kubernetes"]] = Field(
+        default_factory=list,
+        description="cluster outputs beside Compose that `render --all` writes and `check` compares (output/<target>/)",
     )
 
 

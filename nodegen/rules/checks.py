@@ -43,6 +43,8 @@ from nodegen.standard import (
 )
 from nodegen.topology import node_runs, node_service_entries, route_visibility
 
+RESERVED_NODE_IDS = ("swarm", "kubernetes")  # output/<target>/ folders beside the node folders
+
 Rule = Callable[[Manifests], Iterator[Problem]]
 
 
@@ -75,6 +77,9 @@ def check_names(m: Manifests) -> Iterator[Problem]:
     for node_id, doc in m.node_docs.items():
         if not NODE_ID.fullmatch(node_id):
             yield doc.problem(("node",), "name-format", f"node id {node_id!r} must match ^[a-z][a-z0-9-]{{1,30}}$")
+        elif node_id in RESERVED_NODE_IDS:
+            yield doc.problem(("node",), "name-format",
+                              f"node id {node_id!r} is reserved: output/{node_id}/ holds the {node_id} target")
 
 
 # --- port-class (port-conflict: rules/ports.py) --------------------------------------------------------------
@@ -407,6 +412,8 @@ def check_images(m: Manifests) -> Iterator[Problem]:
             yield fd.problem(_svc(name), "image", f"{name}: give exactly one of image or build", key=True)
         if svc.image is not None:
             yield from _image_problem(fd, _svc(name, "image"), name, svc.image)
+        if svc.cluster.image is not None:
+            yield from _image_problem(fd, _svc(name, "cluster", "image"), name, svc.cluster.image)
         if svc.build is not None and not REL_PATH.fullmatch(svc.build):
             yield fd.problem(_svc(name, "build"), "value-syntax",
                              f"{name}: build context {svc.build!r} must be a relative path inside the node root")
@@ -656,6 +663,25 @@ def check_alerting(m: Manifests) -> Iterator[Problem]:
                                  f"{name}: {var}: file: true is for secrets only (add secret: true)")
 
 
+def check_cluster(m: Manifests) -> Iterator[Problem]:
+    """Replicas that a cluster engine would start and that cannot share their node's resources."""
+    fd = m.fleet_doc
+    for name, svc in m.fleet.services.items():
+        top = svc.cluster.max_replicas
+        if top is not None and (svc.data is not None or svc.gateway or top < svc.cluster.replicas):
+            yield fd.problem(_svc(name, "cluster", "max_replicas"), "cluster",
+                             f"{name}: max_replicas {top} needs a stateless, non-gateway service with "
+                             f"replicas ({svc.cluster.replicas}) at most that many")
+        if svc.cluster.replicas == 1:
+            continue
+        if svc.data is not None:
+            yield fd.problem(_svc(name, "cluster", "replicas"), "cluster",
+                             f"{name}: a service with a data volume runs one replica (two would share {svc.data})")
+        elif svc.gateway:
+            yield fd.problem(_svc(name, "cluster", "replicas"), "cluster",
+                             f"{name}: the gateway runs one replica per node (it publishes the node's ports)")
+
+
 CHECKS: tuple[Rule, ...] = (
     check_names,
     check_port_classes,
@@ -672,6 +698,7 @@ CHECKS: tuple[Rule, ...] = (
     check_visibility,
     check_proxy,
     check_hardening,
+    check_cluster,
 )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from nodegen.load.manifests import Manifests
 from nodegen.load.model import (
     DEFAULT_LIMITS,
+    Cluster,
     EnvVar,
     GatewaySettings,
     Limits,
@@ -112,6 +113,7 @@ class Svc:
     networks: tuple[str, ...] = ()
     command_refs: tuple[str | None, ...] = ()  # per command word: the secret it stands for (`${NAME}`), if any
     remote_needs: tuple[str, ...] = ()  # needs served by another node (or through a fallback route)
+    cluster: Cluster = field(default_factory=Cluster)  # image, replicas and resources on a cluster engine
 
     @property
     def http(self) -> bool:
@@ -517,6 +519,7 @@ def _service(
         command_refs=tuple(secret_ref(c) for c in (override.command if override and override.command
                                                    else svc.command or ())),
         remote_needs=tuple(sorted(n for n in svc.needs if any(r.service == n for r in remotes))),
+        cluster=svc.cluster,
     )
 
 
