@@ -96,7 +96,10 @@ def _machine(c: Ctx, chosen: list[str], found: list[Problem]) -> None:
     if c.format == "json":
         files = [{"path": p.path, "state": p.message.split(";", 1)[0]} for p in found if p.rule == "output-drift"]
         edits = [{"path": p.path, "message": p.message} for p in found if p.rule == "hand-edit"]
-        click.echo(json.dumps({"clean": not files, "nodes": chosen, "files": files, "hand_edits": edits},
+        from nodegen.rules.checks import RESERVED_NODE_IDS
+
+        nodes = [n for n in chosen if n not in RESERVED_NODE_IDS]  # the cluster targets are not nodes
+        click.echo(json.dumps({"clean": not files, "nodes": nodes, "files": files, "hand_edits": edits},
                               ensure_ascii=False, indent=2))
     elif c.machine:
         c.problems(found)
