@@ -200,7 +200,7 @@ def test_network_policies_deny_by_default_and_admit_only_dependants() -> None:
     assert open_to_all == ["gateway-from-anywhere"]
     sources = [s["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
                for s in policies["postgres-from-dependants"]["spec"]["ingress"][0]["from"]]
-    assert sources == ["agents-service", "city-service", "microdao-service", "secondme-service"]
+    assert sources == ["agents-service", "city-service", "microdao-service", "postgres-exporter", "secondme-service"]
 
 
 def test_routes_rate_limit_and_websocket_timeouts() -> None:
