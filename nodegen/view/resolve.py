@@ -22,6 +22,7 @@ from nodegen.load.model import (
     ServiceOverride,
     Standard,
 )
+from nodegen.pins import tag_version
 from nodegen.standard import (
     ALERTMANAGER,
     SECRET_REF,
@@ -238,12 +239,18 @@ class NodeView:
     route_probes: tuple[RouteProbe, ...] = ()  # with a blackbox exporter: every node's public routes
     telegram_chat_id: int | None = None
     fleet_network: str = "public"  # the fleet's node-to-node network: public | wireguard
+    nginx_version: tuple[int, ...] = (1, 22)  # the nginx the gateway config is written for
     dev_overrides: bool = False
     manifest: str = ""  # the node's own manifest, as problems name it
 
     @property
     def regenerate(self) -> str:
         return f"nodegen render {self.id}"
+
+    @property
+    def http2_directive(self) -> bool:
+        """nginx 1.25.1 and later: `http2 on;` (the `listen ... http2` parameter is deprecated there)."""
+        return self.nginx_version >= (1, 25, 1)
 
     @property
     def data_network(self) -> str:
@@ -360,6 +367,7 @@ def _resolve_node(b: _Build, node_id: str) -> NodeView:
         users=tuple(User(e.consumer, e.service, e.via, e.kind) for e in b.topo.edges_to(node_id)),
         metrics_allow=tuple(m.nodes[n].address for n in b.topo.scrapers if n != node_id),
         fleet_peers=fleet_peers(m),
+        nginx_version=_nginx_version(m, gateway_name, runs.get(gateway_name)),
         dev_overrides=node.role == "dev" if node.dev_overrides is None else node.dev_overrides,
         manifest=m.node_docs[node_id].path,
         fleet_network=m.fleet.network,
@@ -521,6 +529,19 @@ def _service(
         remote_needs=tuple(sorted(n for n in svc.needs if any(r.service == n for r in remotes))),
         cluster=svc.cluster,
     )
+
+
+NGINX_FALLBACK = (1, 22)  # Debian bookworm's, the oldest the generated gateway is checked with
+
+
+def _nginx_version(m: Manifests, gateway: str, override: ServiceOverride | None) -> tuple[int, ...]:
+    """target_versions.nginx, else the gateway image's tag (`nginx:1.31.3-alpine`), else Debian's 1.22."""
+    if m.fleet.target_versions.nginx is not None:
+        return tuple(int(p) for p in m.fleet.target_versions.nginx.split("."))
+    svc = m.fleet.services.get(gateway)
+    image = (override.image if override and override.image else None) or (svc.image if svc else None)
+    version = tag_version(image) if image else None
+    return version if version and len(version) >= 2 else NGINX_FALLBACK
 
 
 def secret_ref(word: str) -> str | None:
