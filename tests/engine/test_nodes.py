@@ -1,0 +1,130 @@
+"""node1, node2 and node3 of the shipped fleet, unedited, on a real Docker Engine: up, healthy, routed, scraped."""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from typing import Any
+
+import pytest
+
+from nodegen.pipeline import load_fleet
+from nodegen.resolve import NodeView, Svc
+from nodegen.workspace import Workspace
+from tests.conftest import ROOT
+from tests.engine.conftest import Node
+
+pytestmark = pytest.mark.engine
+
+HTTPS = "https://127.0.0.1"
+HTTP = "http://127.0.0.1"
+SCRAPE_WAIT = 90.0
+
+
+@cache
+def view(node: str) -> NodeView:
+    return load_fleet(Workspace(ROOT)).view(node)
+
+
+def built(svc: Svc) -> bool:
+    return svc.build is not None
+
+
+def test_every_service_runs_healthy_and_never_restarted(node: Node) -> None:
+    model = node.model()
+    containers = {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in node.containers()}
+    assert sorted(containers) == sorted(model["services"])
+    for name, info in containers.items():
+        state = info["State"]
+        assert state["Status"] == "running", f"{name}: {state}"
+        assert state.get("Health", {}).get("Status") == "healthy", f"{name}: {state.get('Health')}"
+        assert info["RestartCount"] == 0, f"{name} restarted {info['RestartCount']} times"
+
+
+def test_gateway_health_over_http_and_https(node: Node) -> None:
+    for reply in node.probe([{"kind": "http", "url": f"{base}/health"} for base in (HTTP, HTTPS)]):
+        assert reply["status"] == 200, reply
+        assert '"status":"healthy"' in reply["body"]
+
+
+def test_http_redirects_to_https(node: Node) -> None:
+    (reply,) = node.probe([{"kind": "http", "url": f"{HTTP}/api/anything/x?y=1", "host": view(node.name).domain}])
+    assert reply["status"] == 301, reply
+    assert reply["headers"]["location"] == f"https://{view(node.name).domain}/api/anything/x?y=1"
+
+
+def test_every_route_reaches_its_service_by_docker_dns(node: Node) -> None:
+    routed = [s for s in view(node.name).routed]
+    assert routed, f"{node.name} routes nothing"
+    steps = [{"kind": "http", "url": f"{HTTPS}/api/{s.route}/items/42?q=a%20b", "host": view(node.name).domain}
+             for s in routed if built(s)]
+    steps += [{"kind": "http", "url": f"{HTTPS}/api/{s.route}{s.health_path}"} for s in routed if not built(s)]
+    replies = node.probe(steps)
+    for svc, reply in zip([s for s in routed if built(s)] + [s for s in routed if not built(s)], replies):
+        assert reply["status"] == 200, (svc.name, reply)
+        if built(svc):
+            seen = _json(reply)
+            assert (seen["service"], seen["port"], seen["path"]) == (svc.name, svc.port, "/items/42?q=a%20b")
+            assert seen["headers"]["x-forwarded-proto"] == "https"
+
+
+def test_every_websocket_channel_upgrades_and_echoes(node: Node) -> None:
+    channels = [(s, c) for s in view(node.name).routed for c in s.websocket]
+    if not channels:
+        pytest.skip(f"{node.name} declares no websocket channel")
+    steps = [{"kind": "ws", "url": f"wss://127.0.0.1/ws/{s.route}/{c}/room-1", "message": f"hello {s.name} {c}"}
+             for s, c in channels]
+    for (svc, channel), reply in zip(channels, node.probe(steps)):
+        assert "error" not in reply, (svc.name, channel, reply)
+        assert reply["greeting"]["service"] == svc.name
+        assert reply["greeting"]["path"] == f"/ws/{channel}/room-1"
+        assert reply["echo"] == f"hello {svc.name} {channel}"
+
+
+def test_services_metrics_are_not_reachable_through_the_gateway(node: Node) -> None:
+    routed = view(node.name).routed
+    paths = [f"/api/{s.route}/metrics" for s in routed] + [f"/api/{s.route}/metrics/" for s in routed]
+    paths += [f"/metrics/{s.name}" for s in view(node.name).scraped]
+    for path, reply in zip(paths, node.probe([{"kind": "http", "url": f"{HTTPS}{path}"} for path in paths])):
+        assert reply["status"] in (403, 404), (path, reply)
+        assert "stub_up" not in reply.get("body", "")
+
+
+def test_prometheus_reports_every_local_job_up(node: Node) -> None:
+    if not view(node.name).runs_prometheus:
+        pytest.skip(f"{node.name} runs no Prometheus")
+    address = _address(node, "prometheus")
+    remote = {r.job for r in view(node.name).scrape_remote}
+    deadline = time.monotonic() + SCRAPE_WAIT
+    while True:
+        (reply,) = node.probe([{"kind": "http", "url": f"http://{address}:9090/api/v1/targets"}])
+        targets = _json(reply)["data"]["activeTargets"]
+        jobs = {t["labels"]["job"]: t for t in targets}
+        local = {job: t for job, t in jobs.items() if job not in remote}
+        down = {job: t.get("lastError") for job, t in local.items() if t["health"] != "up"}
+        if not down or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert remote <= set(jobs), f"remote jobs missing: {remote - set(jobs)}"
+    assert {s.name for s in view(node.name).scraped} <= set(local)
+    assert not down, f"local jobs not up: {down}"
+
+
+def test_rate_limit_answers_429_after_the_burst(node: Node) -> None:
+    routed = view(node.name).routed
+    (reply,) = node.probe([{"kind": "burst", "count": 80, "url": f"{HTTPS}/api/{routed[0].route}/"}])
+    statuses = reply["statuses"]
+    assert 429 in statuses, statuses
+    assert statuses[0] == 200, statuses
+
+
+def _json(reply: dict[str, Any]) -> Any:
+    import json
+
+    return json.loads(reply["body"])
+
+
+def _address(node: Node, service: str) -> str:
+    info = next(c for c in node.containers() if c["Config"]["Labels"]["com.docker.compose.service"] == service)
+    networks = info["NetworkSettings"]["Networks"]
+    return str(next(iter(networks.values()))["IPAddress"])
