@@ -593,6 +593,10 @@ def _env(
         local = f"http://{need}:{target.port}{direct_prefix(target)}"
         url = remote.env_url if remote and (need not in runs or remote.relay_url) else local
         out[env_url_name(need)] = Env(env_url_name(need), url, False, f"{need} base URL")
+    if svc.build is not None:  # the services this system builds listen on $PORT (metrics on $METRICS_PORT)
+        out["PORT"] = Env("PORT", str(svc.port), False, "port the service listens on")
+        if svc.metrics.port is not None and svc.metrics.port != svc.port:
+            out["METRICS_PORT"] = Env("METRICS_PORT", str(svc.metrics.port), False, "port of its /metrics")
     if svc.class_ != "core" and not svc.gateway:
         default = ROLE_LOG_LEVEL.get(role, "INFO")
         out["LOG_LEVEL"] = Env("LOG_LEVEL", None, False, "log level: DEBUG only in dev", default)

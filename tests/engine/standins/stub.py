@@ -18,7 +18,7 @@ import time
 
 NAME = os.environ.get("STUB_SERVICE", "stub")
 STARTED = time.monotonic()
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B85"
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 COUNT = {"requests": 0}
 
 
