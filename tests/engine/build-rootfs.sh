@@ -42,12 +42,18 @@ chroot "$root" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -qq --no-install-recommends "${packages[@]}" \
     >"$work/apt.log" 2>&1 || { tail -30 "$work/apt.log" >&2; exit 1; }
 # Wheels come from the host's pip (its index and CA settings); the chroot installs them offline.
+# Synapse's own releases pin their dependencies in a lock file PyPI does not carry: newer prometheus-client
+# (0.22+) and Twisted (25+) break 1.120's imports, so they are held back to the versions of its time.
 mkdir "$root/tmp/wheels"
-python3 -m pip download -q --dest "$root/tmp/wheels" --only-binary=:all: "matrix-synapse==$synapse_version" \
-    || python3 -m pip download -q --dest "$root/tmp/wheels" --only-binary=:all: matrix-synapse
+printf '%s\n' 'prometheus-client<0.22' 'twisted<25' >"$work/constraints.txt"
+PIP_CONSTRAINT="$work/constraints.txt" python3 -m pip download -q --dest "$root/tmp/wheels" --only-binary=:all: \
+    "matrix-synapse==$synapse_version" 2>&1 | grep -v '^WARNING: Location' || true
+ls "$root"/tmp/wheels/matrix_synapse-*.whl >/dev/null
 chroot "$root" python3 -m venv --system-site-packages /opt/synapse
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$root" /opt/synapse/bin/pip install -q --no-cache-dir \
     --no-index --find-links /tmp/wheels matrix-synapse
+chroot "$root" /opt/synapse/bin/python -c 'import synapse.app.homeserver'
+ln -sf /opt/synapse/bin/python "$root/usr/local/bin/python"
 rm -rf "$root/tmp/wheels"
 chroot "$root" apt-get clean
 rm -rf "$root"/var/lib/apt/lists/* "$root/usr/sbin/policy-rc.d" "$root/etc/resolv.conf"

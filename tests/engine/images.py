@@ -98,8 +98,8 @@ STANDINS_BY_REPOSITORY: dict[str, StandIn] = {
         ("grafana.py",), BUSYBOX | {"curl"},
     ),
     "matrixdotorg/synapse": StandIn(
-        "COPY synapse-start.sh /start.sh\nRUN mkdir -p /data\nEXPOSE 8008 8009 8448\n"
-        'ENTRYPOINT ["/start.sh"]\n',
+        "COPY synapse-start.sh /start.py\nRUN mkdir -p /data\nEXPOSE 8008 8009 8448\n"
+        'ENTRYPOINT ["/start.py"]\n',
         ("synapse-start.sh",), frozenset({"curl", "python"}),
     ),
     "prom/node-exporter": StandIn(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from functools import cache
 from typing import Any
@@ -60,7 +61,7 @@ def test_every_route_reaches_its_service_by_docker_dns(node: Node) -> None:
              for s in routed if built(s)]
     steps += [{"kind": "http", "url": f"{HTTPS}/api/{s.route}{s.health_path}"} for s in routed if not built(s)]
     replies = node.probe(steps)
-    for svc, reply in zip([s for s in routed if built(s)] + [s for s in routed if not built(s)], replies):
+    for svc, reply in zip([s for s in routed if built(s)] + [s for s in routed if not built(s)], replies, strict=True):
         assert reply["status"] == 200, (svc.name, reply)
         if built(svc):
             seen = _json(reply)
@@ -74,7 +75,7 @@ def test_every_websocket_channel_upgrades_and_echoes(node: Node) -> None:
         pytest.skip(f"{node.name} declares no websocket channel")
     steps = [{"kind": "ws", "url": f"wss://127.0.0.1/ws/{s.route}/{c}/room-1", "message": f"hello {s.name} {c}"}
              for s, c in channels]
-    for (svc, channel), reply in zip(channels, node.probe(steps)):
+    for (svc, channel), reply in zip(channels, node.probe(steps), strict=True):
         assert "error" not in reply, (svc.name, channel, reply)
         assert reply["greeting"]["service"] == svc.name
         assert reply["greeting"]["path"] == f"/ws/{channel}/room-1"
@@ -85,7 +86,7 @@ def test_services_metrics_are_not_reachable_through_the_gateway(node: Node) -> N
     routed = view(node.name).routed
     paths = [f"/api/{s.route}/metrics" for s in routed] + [f"/api/{s.route}/metrics/" for s in routed]
     paths += [f"/metrics/{s.name}" for s in view(node.name).scraped]
-    for path, reply in zip(paths, node.probe([{"kind": "http", "url": f"{HTTPS}{path}"} for path in paths])):
+    for path, reply in zip(paths, node.probe([{"kind": "http", "url": f"{HTTPS}{p}"} for p in paths]), strict=True):
         assert reply["status"] in (403, 404), (path, reply)
         assert "stub_up" not in reply.get("body", "")
 
@@ -110,17 +111,7 @@ def test_prometheus_reports_every_local_job_up(node: Node) -> None:
     assert not down, f"local jobs not up: {down}"
 
 
-def test_rate_limit_answers_429_after_the_burst(node: Node) -> None:
-    routed = view(node.name).routed
-    (reply,) = node.probe([{"kind": "burst", "count": 80, "url": f"{HTTPS}/api/{routed[0].route}/"}])
-    statuses = reply["statuses"]
-    assert 429 in statuses, statuses
-    assert statuses[0] == 200, statuses
-
-
 def _json(reply: dict[str, Any]) -> Any:
-    import json
-
     return json.loads(reply["body"])
 
 
@@ -128,3 +119,39 @@ def _address(node: Node, service: str) -> str:
     info = next(c for c in node.containers() if c["Config"]["Labels"]["com.docker.compose.service"] == service)
     networks = info["NetworkSettings"]["Networks"]
     return str(next(iter(networks.values()))["IPAddress"])
+
+
+def test_matrix_is_served_by_synapse_through_the_gateway(node: Node) -> None:
+    if view(node.name).service("matrix-synapse") is None:
+        pytest.skip(f"{node.name} runs no Synapse")
+    token = node.env["MATRIX_BRIDGE_TOKEN"]
+    versions, well_known, whoami = node.probe([
+        {"kind": "http", "url": f"{HTTPS}/_matrix/client/versions"},
+        {"kind": "http", "url": f"{HTTPS}/.well-known/matrix/server"},
+        {"kind": "http", "url": f"{HTTPS}/_matrix/client/v3/account/whoami",
+         "headers": {"Authorization": f"Bearer {token}"}},
+    ])
+    assert versions["status"] == 200 and "versions" in _json(versions), versions
+    server = next(e.value for e in view(node.name).service("matrix-synapse").env  # type: ignore[union-attr]
+                  if e.name == "SYNAPSE_SERVER_NAME")
+    assert well_known["status"] == 200 and _json(well_known)["m.server"].startswith(server), well_known
+    # The bridge's registration is loaded: its as_token from .env authenticates as the bridge's user.
+    assert whoami["status"] == 200, whoami
+    assert _json(whoami)["user_id"] == f"@matrix-bridge:{server}"
+
+
+def test_synapse_database_has_c_collation(node: Node) -> None:
+    if view(node.name).service("matrix-synapse") is None:
+        pytest.skip(f"{node.name} runs no Synapse")
+    query = "SELECT datcollate, datctype, pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'synapse'"
+    proc = node.compose("exec", "-T", "postgres", "psql", "-U", "postgres", "-tAc", query)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "C|C|synapse"
+
+
+def test_rate_limit_answers_429_after_the_burst(node: Node) -> None:
+    routed = view(node.name).routed
+    (reply,) = node.probe([{"kind": "burst", "count": 80, "url": f"{HTTPS}/api/{routed[0].route}/"}])
+    statuses = reply["statuses"]
+    assert 429 in statuses, statuses
+    assert statuses[0] == 200, statuses

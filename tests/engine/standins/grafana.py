@@ -65,7 +65,7 @@ def check_dashboards() -> int:
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+    def do_GET(self) -> None:
         path = self.path.split("?")[0]
         if path == "/api/health":
             body = json.dumps({"database": "ok", "version": VERSION}).encode()
@@ -81,7 +81,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the http.server interface
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
