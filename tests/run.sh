@@ -13,6 +13,8 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 apt_packages=(nginx prometheus prometheus-alertmanager prometheus-blackbox-exporter dnsmasq-base openssl iproute2
               util-linux python3-venv)
+# The engine tests (tests/engine): a Docker daemon of their own, debootstrap for the stand-in images' root fs.
+apt_packages+=(docker.io debootstrap)
 missing=()
 command -v nginx >/dev/null || missing+=(nginx)
 command -v promtool >/dev/null || missing+=(prometheus)
@@ -21,6 +23,9 @@ command -v prometheus-blackbox-exporter >/dev/null || missing+=(prometheus-black
 command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v unshare >/dev/null || missing+=(util-linux)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
 [ -n "${VIRTUAL_ENV:-}" ] || [ -x .venv/bin/python ] || python3 -c 'import ensurepip, venv' 2>/dev/null \
     || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -111,6 +111,14 @@ STANDINS_BY_REPOSITORY: dict[str, StandIn] = {
     "oliver006/redis_exporter": StandIn(
         'USER nobody\nEXPOSE 9121\nENTRYPOINT ["/usr/bin/prometheus-redis-exporter"]\n', (), frozenset(),
     ),
+    "natsio/prometheus-nats-exporter": StandIn(
+        'COPY exporter.py /usr/local/lib/exporter.py\nUSER nobody\nEXPOSE 7777\n'
+        'ENTRYPOINT ["python3", "-u", "/usr/local/lib/exporter.py", "nats"]\n', ("exporter.py",), frozenset(),
+    ),
+    "nginx/nginx-prometheus-exporter": StandIn(
+        'COPY exporter.py /usr/local/lib/exporter.py\nUSER nobody\nEXPOSE 9113\n'
+        'ENTRYPOINT ["python3", "-u", "/usr/local/lib/exporter.py", "nginx"]\n', ("exporter.py",), frozenset(),
+    ),
     "prom/blackbox-exporter": StandIn(
         "RUN mkdir -p /etc/blackbox_exporter && cp /etc/prometheus/blackbox.yml /etc/blackbox_exporter/config.yml\n"
         'USER nobody\nEXPOSE 9115\nENTRYPOINT ["/usr/bin/prometheus-blackbox-exporter"]\n'

@@ -29,7 +29,10 @@ if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     fi
     for f in /docker-entrypoint-initdb.d/*; do
         case "$f" in
-            *.sh) echo "running $f"; if [ -x "$f" ]; then "$f"; else . "$f"; fi ;;
+            *.sh)
+                echo "running $f"
+                # shellcheck source=/dev/null # the scripts the operator mounts
+                if [ -x "$f" ]; then "$f"; else . "$f"; fi ;;
             *.sql) echo "running $f"; "${psql[@]}" --dbname "$POSTGRES_DB" -f "$f" ;;
             *.sql.gz) echo "running $f"; gunzip -c "$f" | "${psql[@]}" --dbname "$POSTGRES_DB" ;;
             *) [ -e "$f" ] && echo "ignoring $f" ;;

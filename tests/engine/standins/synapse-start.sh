@@ -8,9 +8,12 @@ if [ ! -f "$config" ]; then
     echo "The synapse docker image no longer supports generating a config file on-the-fly based on environment variables." >&2
     exit 1
 fi
+# The image's documented UID and GID variables (start.py reads the same names).
+# shellcheck disable=SC3028
+uid="${UID:-991}" gid="${GID:-991}"
 if [ "$(id -u)" = 0 ]; then
-    chown -R "${UID:-991}:${GID:-991}" /data
-    exec setpriv --reuid="${UID:-991}" --regid="${GID:-991}" --clear-groups \
+    chown -R "$uid:$gid" /data
+    exec setpriv --reuid="$uid" --regid="$gid" --clear-groups \
         /opt/synapse/bin/python -m synapse.app.homeserver --config-path "$config" "$@"
 fi
 exec /opt/synapse/bin/python -m synapse.app.homeserver --config-path "$config" "$@"
