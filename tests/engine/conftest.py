@@ -72,6 +72,13 @@ class Node:
         return subprocess.run(["docker", *args], env=self.engine.env, capture_output=True, text=True,
                               timeout=timeout, check=False)
 
+    def run_script(self, name: str, *args: str, env: dict[str, str] | None = None,
+                   timeout: int = 300) -> subprocess.CompletedProcess[str]:
+        """One of the node's generated scripts, run as an operator would, against the engine."""
+        return subprocess.run(["bash", str(self.folder / "scripts" / name), *args], cwd=self.folder,
+                              env={**self.engine.env, **(env or {})}, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
     def probe(self, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run requests from inside the engine's namespace (the only place the node is reachable)."""
         proc = subprocess.run(self.engine.inside(sys.executable, str(PROBE)), input=json.dumps(steps),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -153,9 +154,52 @@ def test_synapse_database_has_c_collation(node: Node) -> None:
     assert proc.stdout.strip() == "C|C|synapse"
 
 
+def test_health_check_script_passes(node: Node) -> None:
+    proc = node.run_script("health-check.sh")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for svc in view(node.name).services:
+        assert svc.name in proc.stdout
+
+
+def test_backup_then_restore_brings_back_a_dropped_row(node: Node, tmp_path: Path) -> None:
+    if view(node.name).service("postgres") is None:
+        pytest.skip(f"{node.name} runs no PostgreSQL")
+    database = _postgres_db(node)
+    psql = ("exec", "-T", "postgres", "psql", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-d", database, "-tAc")
+    setup = node.compose(*psql, "CREATE TABLE engine_probe (id int PRIMARY KEY, note text);"
+                                "INSERT INTO engine_probe VALUES (1, 'kept by the backup')")
+    assert setup.returncode == 0, setup.stderr
+    backup = node.run_script("backup-db.sh", "--no-prune", env={"BACKUP_DIR": str(tmp_path)})
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    dumps = sorted(tmp_path.glob("*.sql"))
+    assert len(dumps) == 1 and dumps[0].stat().st_size > 0, backup.stdout
+    drop = node.compose(*psql, "DELETE FROM engine_probe WHERE id = 1")
+    assert drop.returncode == 0, drop.stderr
+    assert node.compose(*psql, "SELECT count(*) FROM engine_probe").stdout.strip() == "0"
+    restore = node.run_script("backup-db.sh", "--restore", str(dumps[0]), "--yes", env={"BACKUP_DIR": str(tmp_path)})
+    assert restore.returncode == 0, restore.stdout + restore.stderr
+    row = node.compose(*psql, "SELECT note FROM engine_probe WHERE id = 1")
+    assert row.stdout.strip() == "kept by the backup", row.stdout + row.stderr
+
+
 def test_rate_limit_answers_429_after_the_burst(node: Node) -> None:
     routed = view(node.name).routed
     (reply,) = node.probe([{"kind": "burst", "count": 80, "url": f"{HTTPS}/api/{routed[0].route}/"}])
     statuses = reply["statuses"]
     assert 429 in statuses, statuses
     assert statuses[0] == 200, statuses
+
+
+def test_health_check_script_fails_on_a_stopped_service(node: Node) -> None:
+    victim = next(s.name for s in view(node.name).services if s.name in ("redis", "nats"))
+    stop = node.compose("stop", victim)
+    assert stop.returncode == 0, stop.stderr
+    proc = node.run_script("health-check.sh", "--quiet")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert victim in proc.stdout
+
+
+def _postgres_db(node: Node) -> str:
+    pg = view(node.name).service("postgres")
+    assert pg is not None
+    return next(e.value for e in pg.env if e.name == "POSTGRES_DB" and e.value)
