@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -11,12 +12,16 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nodegen.pipeline import load_fleet
+from nodegen.resolve import NodeView
 from nodegen.verify import compose_binary
+from nodegen.workspace import Workspace
 from tests.conftest import ROOT, require_tool
 from tests.engine import images
 from tests.engine.daemon import Engine, engine_tools
@@ -114,17 +119,32 @@ def random_env(example: Path) -> dict[str, str]:
     return values
 
 
-def write_tls(folder: Path, domain: str) -> None:
-    """The certificate an operator provides, wherever the gateway's nginx.conf expects it (self-signed)."""
-    conf = (folder / "infra" / "nginx" / "nginx.conf").read_text(encoding="utf-8")
-    for directive in ("ssl_certificate", "ssl_certificate_key"):
-        assert f"{directive} " in conf, f"nginx.conf has no {directive}"
-    certs = folder / "infra" / "nginx" / "certs"
-    certs.mkdir(parents=True, exist_ok=True)
+def gateway_paths(folder: Path, model: dict[str, Any]) -> dict[str, Path]:
+    """Where the gateway's nginx.conf expects the certificate and key, as host paths under its bind mounts."""
+    gateway = next(svc for name, svc in model["services"].items() if "nginx" in str(svc.get("image", "")))
+    confs = [Path(m["source"]) for m in gateway.get("volumes", []) if m.get("type") == "bind"]
+    text = "".join(p.read_text(encoding="utf-8") if p.is_file() else "".join(
+        c.read_text(encoding="utf-8") for c in sorted(p.glob("*.conf"))) for p in confs if p.exists())
+    wanted = dict(re.findall(r"^\s*(ssl_certificate(?:_key)?)\s+(\S+);", text, re.MULTILINE))
+    out = {}
+    for directive, inside in wanted.items():
+        mount = next((m for m in gateway["volumes"] if m.get("type") == "bind"
+                      and (inside + "/").startswith(m["target"].rstrip("/") + "/")), None)
+        assert mount is not None, f"{directive} {inside} is not under a bind mount of the gateway"
+        out[directive] = Path(mount["source"]) / Path(inside).relative_to(mount["target"])
+    assert set(out) == {"ssl_certificate", "ssl_certificate_key"}, f"nginx.conf names {sorted(out)}"
+    assert folder in out["ssl_certificate"].parents
+    return out
+
+
+def write_tls(paths: dict[str, Path], domain: str) -> None:
+    """The certificate an operator provides, self-signed, where the gateway expects it."""
+    cert, key = paths["ssl_certificate"], paths["ssl_certificate_key"]
+    cert.parent.mkdir(parents=True, exist_ok=True)
+    key.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                    f"/CN={domain}", "-addext", f"subjectAltName=DNS:{domain}", "-keyout",
-                    str(certs / "privkey.pem"), "-out", str(certs / "fullchain.pem")],
-                   check=True, capture_output=True, timeout=60)
+                    f"/CN={domain}", "-addext", f"subjectAltName=DNS:{domain}", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True, timeout=60)
 
 
 def populate_builds(folder: Path, model: dict[str, Any]) -> list[str]:
@@ -143,12 +163,10 @@ def populate_builds(folder: Path, model: dict[str, Any]) -> list[str]:
     return built
 
 
-def domain_of(folder: Path) -> str:
-    for line in (folder / "infra" / "nginx" / "nginx.conf").read_text(encoding="utf-8").splitlines():
-        words = line.split()
-        if words[:1] == ["server_name"]:
-            return words[1].rstrip(";")
-    return "localhost"
+@cache
+def view(node: str) -> NodeView:
+    """The node as nodegen resolves it from the shipped manifests (routes, ports, services)."""
+    return load_fleet(Workspace(ROOT)).view(node)
 
 
 def dump_failure(node: Node) -> str:
@@ -164,9 +182,10 @@ def node(request: pytest.FixtureRequest, engine: Engine, tmp_path_factory: pytes
     shutil.copytree(ROOT / "output" / name, folder, ignore=shutil.ignore_patterns(".env", "*.pem"))
     env = random_env(folder / ".env.example")
     (folder / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()), encoding="utf-8")
-    write_tls(folder, domain_of(folder))
     deployed = Node(name, folder, engine, env)
-    populate_builds(folder, deployed.model())
+    model = deployed.model()
+    write_tls(gateway_paths(folder, model), view(name).domain)
+    populate_builds(folder, model)
     try:
         up = deployed.compose("up", "-d", "--wait", timeout=UP_TIMEOUT)
         assert up.returncode == 0, f"up --wait failed:\n{up.stderr[-4000:]}\n{dump_failure(deployed)}"

@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import json
 import time
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from nodegen.pipeline import load_fleet
-from nodegen.resolve import NodeView, Svc
-from nodegen.workspace import Workspace
-from tests.conftest import ROOT
-from tests.engine.conftest import Node
+from nodegen.resolve import Svc
+from tests.engine.conftest import Node, view
 
 pytestmark = pytest.mark.engine
 
 HTTPS = "https://127.0.0.1"
 HTTP = "http://127.0.0.1"
 SCRAPE_WAIT = 90.0
-
-
-@cache
-def view(node: str) -> NodeView:
-    return load_fleet(Workspace(ROOT)).view(node)
 
 
 def built(svc: Svc) -> bool:
