@@ -136,6 +136,16 @@ def test_matrix_is_served_by_synapse_through_the_gateway(node: Node) -> None:
     assert _json(whoami)["user_id"] == f"@matrix-bridge:{server}"
 
 
+def test_synapse_metrics_listener_is_the_catalogs(node: Node) -> None:
+    synapse = view(node.name).service("matrix-synapse")
+    if synapse is None:
+        pytest.skip(f"{node.name} runs no Synapse")
+    url = f"http://{_address(node, synapse.name)}:{synapse.metrics_port}{synapse.metrics_path}"
+    (reply,) = node.probe([{"kind": "http", "url": url}])
+    assert reply["status"] == 200, reply
+    assert "synapse_" in reply["body"]
+
+
 def test_synapse_database_has_c_collation(node: Node) -> None:
     if view(node.name).service("matrix-synapse") is None:
         pytest.skip(f"{node.name} runs no Synapse")

@@ -88,7 +88,10 @@ class Handler(BaseHTTPRequestHandler):
 def main() -> None:
     if not PROVISIONING.is_dir():
         fail(f"provisioning folder {PROVISIONING} does not exist")
-    sources, boards = check_datasources(), check_dashboards()
+    try:
+        sources, boards = check_datasources(), check_dashboards()
+    except OSError as exc:
+        fail(f"reading {PROVISIONING}: {exc}")
     port = int(os.environ.get("GF_SERVER_HTTP_PORT", "3000"))
     print(f"grafana stand-in: {sources} datasources, {boards} dashboards, listening on {port}", flush=True)
     ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()
