@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from nodegen.pipeline import load_fleet
-from nodegen.resolve import NodeView
 from nodegen.verify import compose_binary
+from nodegen.view.resolve import NodeView
 from nodegen.workspace import Workspace
 from tests.conftest import ROOT, require_tool
 from tests.engine import images

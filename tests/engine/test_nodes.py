@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from nodegen.resolve import Svc
+from nodegen.view.resolve import Svc
 from tests.engine.conftest import Node, view
 
 pytestmark = pytest.mark.engine
