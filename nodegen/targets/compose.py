@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nodegen.targets import matrix
+from nodegen.targets.matrix import INITDB_DIR, databases, plan
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView
 
@@ -10,4 +10,5 @@ PATH = "docker-compose.all.yml"
 
 
 def render(view: NodeView) -> dict[str, str]:
-    return {PATH: template("docker-compose.all.yml.j2", v=view, matrix=matrix.plan(view))}
+    return {PATH: template("docker-compose.all.yml.j2", v=view, matrix=plan(view),
+                           initdb=INITDB_DIR.rstrip("/") if databases(view) else None)}

@@ -15,6 +15,7 @@ from nodegen.templating import template
 from nodegen.view.resolve import NodeView, Svc
 
 SYNAPSE = "matrix-synapse"
+POSTGRES = "postgres"
 CONFIG_DIR = "/config"
 INITDB_DIR = "infra/postgres/initdb/"
 INITDB = INITDB_DIR + "10-databases.sh"
@@ -97,12 +98,14 @@ def plan(view: NodeView) -> Matrix | None:
 def databases(view: NodeView) -> tuple[Database, ...]:
     """The databases beyond POSTGRES_DB: Synapse's own, when the node runs Synapse."""
     matrix = plan(view)
-    if matrix is None or "postgres" not in matrix.synapse.depends:
+    if matrix is None or POSTGRES not in matrix.synapse.depends:
         return ()
     return (Database("synapse", "synapse", DB_PASSWORD),)
 
 
 def render(view: NodeView) -> dict[str, str]:
-    if view.service("postgres") is None:
+    """The init script, on nodes where a service needs a database beyond POSTGRES_DB (compose mounts it)."""
+    needed = databases(view)
+    if not needed:
         return {}
-    return {INITDB: template("postgres-initdb.sh.j2", v=view, databases=databases(view))}
+    return {INITDB: template("postgres-initdb.sh.j2", v=view, databases=needed)}
