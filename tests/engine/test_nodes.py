@@ -30,12 +30,12 @@ def test_every_service_runs_healthy_and_never_restarted(node: Node) -> None:
     for name, info in containers.items():
         state = info["State"]
         assert state["Status"] == "running", f"{name}: {state}"
+        assert info["RestartCount"] == 0, f"{name} restarted {info['RestartCount']} times"
         check = model["services"][name].get("healthcheck") or {}
         if check.get("disable") or not check.get("test") or check["test"][0] == "NONE":
             assert "Health" not in state, f"{name} has a health check compose does not declare"
             continue
         assert state.get("Health", {}).get("Status") == "healthy", f"{name}: {state.get('Health')}"
-        assert info["RestartCount"] == 0, f"{name} restarted {info['RestartCount']} times"
 
 
 def test_gateway_health_over_http_and_https(node: Node) -> None:
@@ -51,7 +51,7 @@ def test_http_redirects_to_https(node: Node) -> None:
 
 
 def test_every_route_reaches_its_service_by_docker_dns(node: Node) -> None:
-    routed = [s for s in view(node.name).routed]
+    routed = list(view(node.name).routed)
     assert routed, f"{node.name} routes nothing"
     steps = [{"kind": "http", "url": f"{HTTPS}/api/{s.route}/items/42?q=a%20b", "host": view(node.name).domain}
              for s in routed if built(s)]
