@@ -42,7 +42,7 @@ class StandIn:
     official_tools: frozenset[str] = frozenset()
 
 
-BUSYBOX = frozenset({"wget"})
+BUSYBOX = frozenset({"wget", "sh"})  # alpine and busybox images: busybox applets
 
 STANDINS_BY_REPOSITORY: dict[str, StandIn] = {
     "postgres": StandIn(
@@ -100,7 +100,7 @@ STANDINS_BY_REPOSITORY: dict[str, StandIn] = {
     "matrixdotorg/synapse": StandIn(
         "COPY synapse-start.sh /start.py\nRUN mkdir -p /data\nEXPOSE 8008 8009 8448\n"
         'ENTRYPOINT ["/start.py"]\n',
-        ("synapse-start.sh",), frozenset({"curl", "python"}),
+        ("synapse-start.sh",), frozenset({"curl", "python", "sh"}),
     ),
     "prom/node-exporter": StandIn(
         'USER nobody\nEXPOSE 9100\nENTRYPOINT ["/usr/bin/prometheus-node-exporter"]\n', (), BUSYBOX,
