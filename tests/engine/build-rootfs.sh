@@ -48,6 +48,10 @@ mkdir "$root/tmp/wheels"
 printf '%s\n' 'prometheus-client<0.22' 'twisted<25' >"$work/constraints.txt"
 PIP_CONSTRAINT="$work/constraints.txt" python3 -m pip download -q --dest "$root/tmp/wheels" --only-binary=:all: \
     "matrix-synapse==$synapse_version" 2>&1 | grep -v '^WARNING: Location' || true
+if ! ls "$root"/tmp/wheels/matrix_synapse-*.whl >/dev/null 2>&1; then  # a later release that needs newer ones
+    python3 -m pip download -q --dest "$root/tmp/wheels" --only-binary=:all: "matrix-synapse==$synapse_version" \
+        2>&1 | grep -v '^WARNING: Location' || true
+fi
 ls "$root"/tmp/wheels/matrix_synapse-*.whl >/dev/null
 chroot "$root" python3 -m venv --system-site-packages /opt/synapse
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$root" /opt/synapse/bin/pip install -q --no-cache-dir \
