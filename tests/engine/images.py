@@ -109,7 +109,8 @@ STANDINS_BY_REPOSITORY: dict[str, StandIn] = {
         'USER nobody\nEXPOSE 9187\nENTRYPOINT ["/usr/bin/prometheus-postgres-exporter"]\n', (), BUSYBOX,
     ),
     "oliver006/redis_exporter": StandIn(
-        'USER nobody\nEXPOSE 9121\nENTRYPOINT ["/usr/bin/prometheus-redis-exporter"]\n', (), frozenset(),
+        # The -alpine tags (the catalog pins one) ship busybox; the plain tags are built FROM scratch.
+        'USER nobody\nEXPOSE 9121\nENTRYPOINT ["/usr/bin/prometheus-redis-exporter"]\n', (), BUSYBOX,
     ),
     "natsio/prometheus-nats-exporter": StandIn(
         'COPY exporter.py /usr/local/lib/exporter.py\nUSER nobody\nEXPOSE 7777\n'
