@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -23,6 +25,12 @@ SCRIPTS = sorted(OUTPUT.glob("*/scripts/*.sh"))
 STUB_DOCKER = r"""#!/usr/bin/env bash
 printf '%s\n' "$*" >> "$STUB_LOG"
 case "$1" in
+    image)
+        case "$2" in
+            # An image's id follows its reference and the build generation (STUB_BUILD).
+            inspect) printf 'sha256:%s\n' "$(printf '%s' "${!#}${STUB_BUILD:-}" | sha256sum | cut -c1-16)" ;;
+            tag) if [[ -n ${STUB_GONE:-} && $4 == "$STUB_GONE" ]]; then exit 1; fi ;;
+        esac ;;
     inspect)
         container=${!#}
         if [[ ",${STUB_STOPPED:-}," == *",$container,"* ]]; then echo false; else echo true; fi ;;
@@ -56,7 +64,8 @@ printf 200
 def test_every_node_has_its_scripts() -> None:
     for node in NODES:
         names = sorted(p.name for p in (OUTPUT / node / "scripts").iterdir())
-        assert names == ["backup-db.cron", "backup-db.sh", "deploy.sh", "health-check.sh", "rollback.sh"], node
+        assert names == ["backup-db.cron", "backup-db.sh", "certs.cron", "certs.sh", "deploy.sh", "health-check.sh",
+                         "rollback.sh"], node
         for script in (OUTPUT / node / "scripts").glob("*.sh"):
             assert os.access(script, os.X_OK), script
 
@@ -66,7 +75,7 @@ def test_scripts_are_shellcheck_clean() -> None:
     require_tool("shellcheck", shutil.which("shellcheck") is not None)
     proc = subprocess.run(["shellcheck", "--severity=style", *map(str, SCRIPTS)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(SCRIPTS) == 12
+    assert len(SCRIPTS) == 15
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
@@ -262,8 +271,7 @@ def test_env_check(node: Callable[[str], Node]) -> None:
     assert bad.returncode == 1
     assert "GF_SECURITY_ADMIN_PASSWORD is required and not set in .env" in bad.stderr
     assert "POSTGRES_PASSWORD still holds the placeholder CHANGE_ME" in bad.stderr
-    assert "FAILED at step 2/9 (env check)" in bad.stderr
-    assert "nothing was changed" in bad.stderr
+    assert "FAILED at step 2/10 (env check)" in bad.stderr
     write_env(n.root, LOG_LEVEL="DEBUG")
     debug = n.run("deploy.sh", "--check-env")
     assert debug.returncode == 1
@@ -281,63 +289,94 @@ def test_env_check_allows_debug_on_dev(node: Callable[[str], Node]) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def git(root: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True,
-                          env=env).stdout.strip()
-
-
-def deployable(n: Node, tmp_path: Path) -> tuple[str, str]:
-    """The node root as a clone of an origin with a newer revision to pull: (running, pulled) revisions."""
+def deployable(n: Node) -> None:
+    """The node root as an operator leaves it before the first deploy: the synced tree, .env, migrations."""
     migrations = n.root / "migrations"
     migrations.mkdir()
     for number, name in (("001", "create_agents"), ("002", "add_rooms")):
         (migrations / f"{number}_{name}.sql").write_text(f"BEGIN;\n-- {name}\nCOMMIT;\n", encoding="utf-8")
         (migrations / f"{number}_rollback.sql").write_text(f"BEGIN;\n-- undo {name}\nCOMMIT;\n", encoding="utf-8")
-    (n.root / ".gitignore").write_text(".env\nbackups/\n", encoding="utf-8")
-    git(n.root, "init", "-q", "-b", "main")
-    git(n.root, "add", ".")
-    git(n.root, "commit", "-q", "-m", "running")
-    running = git(n.root, "rev-parse", "HEAD")
-    origin = tmp_path / "origin.git"
-    git(tmp_path, "clone", "-q", "--bare", str(n.root), str(origin))
-    work = tmp_path / "work"
-    git(tmp_path, "clone", "-q", str(origin), str(work))
-    (work / "CHANGELOG").write_text("new\n", encoding="utf-8")
-    git(work, "add", ".")
-    git(work, "commit", "-q", "-m", "new")
-    git(work, "push", "-q", "origin", "main")
-    git(n.root, "remote", "add", "origin", str(origin))
-    write_env(n.root)
-    return running, git(work, "rev-parse", "HEAD")
+    write_env(n.root, ACME_EMAIL="ops@example.invalid")
 
 
-def state(n: Node) -> dict[str, str]:
-    text = (n.root / "backups" / ".deploy-state").read_text(encoding="utf-8")
-    return dict(line.split("=", 1) for line in text.splitlines())
+def sync(n: Node, changes: dict[str, str | None]) -> None:
+    """What syncing a newer render does: files change (None: no longer generated), .nodegen.sum follows."""
+    sums = n.root / ".nodegen.sum"
+    lines = sums.read_text(encoding="utf-8").splitlines()
+    entries = {line[66:]: line[:64] for line in lines if re.match(r"^[0-9a-f]{64}  ", line)}
+    for path, text in changes.items():
+        if text is None:
+            entries.pop(path)
+            continue
+        (n.root / path).parent.mkdir(parents=True, exist_ok=True)
+        (n.root / path).write_text(text, encoding="utf-8")
+        entries[path] = hashlib.sha256(text.encode()).hexdigest()
+    head = [line for line in lines if line.startswith("#")]
+    sums.write_text("\n".join([*head, *(f"{h}  {p}" for p, h in sorted(entries.items()))]) + "\n", encoding="utf-8")
+
+
+def releases(n: Node) -> list[str]:
+    return sorted(p.name for p in (n.root / "releases").iterdir() if p.is_dir() and p.name[0].isdigit())
+
+
+def release(n: Node, name: str) -> dict[str, str]:
+    folder = n.root / "releases" / name
+    return {p.name: p.read_text(encoding="utf-8").strip() for p in folder.iterdir() if p.is_file()}
+
+
+def current(n: Node) -> str:
+    return os.readlink(n.root / "releases" / "current")
+
+
+def steps_of(stderr: str) -> list[str]:
+    return [line.split("step ", 1)[1] for line in stderr.splitlines() if " step " in line]
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """The generated files of a node root (or a release's files/), by .nodegen.sum, with .nodegen.sum itself."""
+    names = [line[66:] for line in (root / ".nodegen.sum").read_text(encoding="utf-8").splitlines()
+             if re.match(r"^[0-9a-f]{64}  ", line)]
+    return {name: (root / name).read_bytes() for name in [*names, ".nodegen.sum"]}
 
 
 def test_deploy_runs_every_step(node: Callable[[str], Node], tmp_path: Path) -> None:
     n = node("node1")
-    running, pulled = deployable(n, tmp_path)
-    proc = n.run("deploy.sh", STUB_APPLIED="001\n")
+    deployable(n)
+    (n.root / "infra" / "nginx" / "certs" / "fullchain.pem").write_text("pem", encoding="utf-8")
+    (n.root / "infra" / "nginx" / "certs" / "privkey.pem").write_text("pem", encoding="utf-8")
+    cron = tmp_path / "cron.d"
+    cron.mkdir()
+    proc = n.run("deploy.sh", STUB_APPLIED="001\n", CRON_DIR=str(cron))
     assert proc.returncode == 0, proc.stderr
-    steps = [line.split("step ", 1)[1] for line in proc.stderr.splitlines() if " step " in line]
-    assert steps == ["1/9 (code sync)", "2/9 (env check)", "3/9 (backup)", "4/9 (migrations)", "5/9 (build)",
-                     "6/9 (start)", "7/9 (health checks)", "8/9 (smoke tests)", "9/9 (monitor)"]
-    assert git(n.root, "rev-parse", "HEAD") == pulled
-    st = state(n)
-    assert st["PREVIOUS_REVISION"] == running and st["DEPLOYED_REVISION"] == pulled
-    assert st["STATUS"] == "deployed" and st["MIGRATIONS_APPLIED"] == "002"
-    assert Path(st["BACKUP_FILE"]).name.startswith("daarion_memory_")
+    assert steps_of(proc.stderr) == [
+        "1/10 (files)", "2/10 (env check)", "3/10 (validate)", "4/10 (backup)", "5/10 (migrations)",
+        "6/10 (build)", "7/10 (start)", "8/10 (health checks)", "9/10 (smoke tests)", "10/10 (monitor)"]
+    [name] = releases(n)
+    assert current(n) == name
+    rel = release(n, name)
+    assert rel["status"] == "deployed" and rel["previous"] == "" and rel["migrations"] == "002"
+    assert Path(rel["backup"]).name.startswith("daarion_memory_")
+    # The release holds a byte-identical copy of every generated file, and which image each reference ran.
+    assert tree(n.root / "releases" / name / "files") == tree(n.root)
+    images = dict(line.split() for line in rel["images.txt"].splitlines())
+    assert set(images) == {"daarion-agents-service", "daarion-bot-gateway", "daarion-city-service",
+                           "daarion-devtools", "daarion-frontend", "daarion-microdao-service", "daarion-router",
+                           "daarion-secondme-service", "daarion-swapper", "grafana/grafana:11.3.1",
+                           "nats:2.10.22-alpine", "nginx:1.27.3-alpine", "postgres:15.10-alpine",
+                           "prom/prometheus:v2.55.1", "redis:7.4.1-alpine"}
+    assert all(i.startswith("sha256:") for i in images.values())
+    calls = n.log()
+    order = [next(i for i, c in enumerate(calls) if want in c) for want in (
+        "compose --project-directory", "exec daarion-gateway-nginx nginx -t -q -c /etc/nginx/nodegen/nginx.conf",
+        "exec daarion-prometheus promtool check config /etc/prometheus/prometheus.yml",
+        "up -d --remove-orphans", "exec daarion-gateway-nginx nginx -s reload -c /etc/nginx/nodegen/nginx.conf",
+        "kill --signal HUP daarion-prometheus")]
+    assert order == sorted(order), calls
+    assert any(c.endswith("config -q") for c in calls)
+    assert f"image tag daarion-router daarion-router:release-{name}" in calls
     sql = (n.stubs / "psql.sql").read_text(encoding="utf-8")
     assert "-- add_rooms" in sql and "-- create_agents" not in sql  # 001 was applied before
     assert "INSERT INTO schema_migrations (version, file) VALUES (:'version', :'file');" in sql
-    calls = n.log()
-    tag = calls.index("image tag daarion-router:latest daarion-router:rollback")
-    build = next(i for i, c in enumerate(calls) if c.startswith("compose") and c.endswith(" build"))
-    assert tag < build
     urls = n.log("curl.log")
     assert "https://gateway.daarion.city:443/api/agents/health" in urls
     assert "https://gateway.daarion.city:443/ws/city/presence" in urls
@@ -345,51 +384,190 @@ def test_deploy_runs_every_step(node: Callable[[str], Node], tmp_path: Path) -> 
     # swapper) answer 403 to the node itself, so the smoke test leaves them out.
     assert len(urls) == 1 + 5 + 3
     assert not any("/api/router/" in url or "/api/swapper/" in url for url in urls)
+    assert sorted(p.name for p in cron.iterdir()) == ["daarion-backup-db", "daarion-certs"]
+    assert (cron / "daarion-certs").read_bytes() == (n.root / "scripts" / "certs.cron").read_bytes()
 
 
-def test_deploy_stops_at_the_first_failure(node: Callable[[str], Node], tmp_path: Path) -> None:
+def test_a_node_without_postgres_gets_no_backup(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "fleets" / "monitoring", ws)
+    assert invoke("-C", str(ws), "render", "--all").code == 0
+    scripts = ws / "output" / "watch" / "scripts"
+    assert sorted(p.name for p in scripts.iterdir()) == ["certs.cron", "certs.sh", "deploy.sh", "health-check.sh",
+                                                          "rollback.sh"]
+    deploy = subprocess.run(["bash", str(scripts / "deploy.sh"), "--help"], capture_output=True, text=True)
+    steps = [line.split(".", 1)[1].split()[0] for line in deploy.stdout.splitlines() if re.match(r"  \d\. ", line)]
+    assert steps == ["files", "env", "validate", "build", "start", "health", "smoke", "monitor"]
+    rollback = (scripts / "rollback.sh").read_text(encoding="utf-8")
+    assert "--restore-db" not in rollback and "PG_CONTAINER" not in rollback
+    require_tool("shellcheck", shutil.which("shellcheck") is not None)
+    proc = subprocess.run(["shellcheck", *map(str, scripts.glob("*.sh"))], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
+def first_deploy(n: Node, **env: str) -> str:
+    deployable(n)
+    proc = n.run("deploy.sh", **env)
+    assert proc.returncode == 0, proc.stderr
+    return current(n)
+
+
+def test_first_deploy_boots_on_a_bootstrap_certificate(node: Callable[[str], Node], tmp_path: Path) -> None:
+    require_tool("openssl", shutil.which("openssl") is not None)
+    n = node("node3")
+    metrics = tmp_path / "metrics"
+    first_deploy(n, METRICS_DIR=str(metrics))
+    certs = n.root / "infra" / "nginx" / "certs"
+    assert (certs / "privkey.pem").stat().st_mode & 0o777 == 0o600
+    text = subprocess.run(["openssl", "x509", "-noout", "-subject", "-ext", "subjectAltName", "-in",
+                           str(certs / "fullchain.pem")], capture_output=True, text=True, check=True).stdout
+    assert "subject=CN = node3.daarion.city" in text and "DNS:node3.daarion.city" in text, text
+    prom = (metrics / "nodegen_certificate.prom").read_text(encoding="utf-8")
+    assert 'nodegen_certificate_self_signed{node="node3",domain="' in prom and prom.rstrip().endswith(" 1")
+    expiry = int(re.search(r"nodegen_certificate_expiry_timestamp_seconds\{[^}]*\} (\d+)", prom)[1])
+    days = (expiry - dt.datetime.now(dt.UTC).timestamp()) / 86400
+    assert 29 < days <= 30
+    # The certificate is made on the node; a second deploy keeps it.
+    before = (certs / "fullchain.pem").read_bytes()
+    assert n.run("deploy.sh", METRICS_DIR=str(metrics)).returncode == 0
+    assert (certs / "fullchain.pem").read_bytes() == before
+
+
+def test_deploy_change_rollback(node: Callable[[str], Node]) -> None:
     n = node("node1")
-    running, _ = deployable(n, tmp_path)
+    first = first_deploy(n)
+    original = tree(n.root)
+    alerts = "infra/prometheus/alerts.yml"
+    changed = (n.root / alerts).read_text(encoding="utf-8") + "# a changed rule\n"
+    sync(n, {alerts: changed, "infra/nginx/new-route.conf": "# new\n", "docs/INFRASTRUCTURE.md": None})
+    (n.stubs / "docker.log").unlink()
+    proc = n.run("deploy.sh", STUB_BUILD="2")
+    assert proc.returncode == 0, proc.stderr
+    second = current(n)
+    assert second != first and release(n, second)["previous"] == first
+    assert not (n.root / "docs" / "INFRASTRUCTURE.md").exists()  # no longer generated: removed
+    assert "removed docs/INFRASTRUCTURE.md (no longer generated)" in proc.stderr
+    assert (n.root / "releases" / second / "files" / alerts).read_text(encoding="utf-8") == changed
+    assert "kill --signal HUP daarion-prometheus" in n.log()
+    images1 = dict(line.split() for line in release(n, first)["images.txt"].splitlines())
+    images2 = dict(line.split() for line in release(n, second)["images.txt"].splitlines())
+    assert images1["daarion-router"] != images2["daarion-router"]  # rebuilt
+    (n.stubs / "docker.log").unlink()
+    refused = n.run("rollback.sh")
+    assert refused.returncode == 1 and "not rolling back without --yes" in refused.stderr
+    back = n.run("rollback.sh", "--yes")
+    assert back.returncode == 0, back.stderr
+    assert tree(n.root) == original  # every generated file as it was, and nothing the change added
+    assert not (n.root / "infra" / "nginx" / "new-route.conf").exists()
+    assert current(n) == first
+    assert release(n, second)["status"] == f"rolled back to {first}"
+    calls = n.log()
+    for ref, image in images1.items():
+        assert f"image tag {image} {ref}" in calls
+    up = next(i for i, c in enumerate(calls) if c.endswith("up -d --no-build --remove-orphans"))
+    reload = calls.index("exec daarion-gateway-nginx nginx -s reload -c /etc/nginx/nodegen/nginx.conf")
+    assert up < reload and "kill --signal HUP daarion-prometheus" in calls[up:]
+    listing = n.run("rollback.sh", "--list").stdout.splitlines()
+    assert listing[0].split()[:2] == [second, "rolled"] and listing[1].split()[:3] == ["*", first, "deployed"]
+    # A release whose images are gone cannot be brought back silently.
+    gone = n.run("rollback.sh", "--yes", STUB_GONE="daarion-router")
+    assert gone.returncode == 1
+    assert "image daarion-router (" in gone.stderr and "is no longer on this host" in gone.stderr
+
+
+def test_deploy_refuses_a_tree_that_does_not_match_its_sums(node: Callable[[str], Node]) -> None:
+    n = node("node1")
+    deployable(n)
+    conf = n.root / "infra" / "nginx" / "nginx.conf"
+    conf.write_text(conf.read_text(encoding="utf-8") + "# hand edit\n", encoding="utf-8")
+    proc = n.run("deploy.sh")
+    assert proc.returncode == 1
+    assert "the node root does not match .nodegen.sum" in proc.stderr
+    assert "FAILED at step 1/10 (files)" in proc.stderr and "no container was changed" in proc.stderr
+    assert not any(" up " in c for c in n.log())
+    assert not (n.root / "releases").exists() or releases(n) == []
+
+
+def test_deploy_validates_before_it_starts_anything(node: Callable[[str], Node]) -> None:
+    n = node("node1")
+    first = first_deploy(n)
+    (n.stubs / "docker.log").unlink()
+    proc = n.run("deploy.sh", STUB_FAILING="daarion-gateway-nginx")
+    assert proc.returncode == 1
+    assert "FAILED at step 3/10 (validate)" in proc.stderr
+    assert not [c for c in n.log() if " up " in c or "reload" in c]
+    assert current(n) == first
+    # nginx -t runs in a throwaway container when the gateway is not running.
+    n.run("deploy.sh", STUB_STOPPED="daarion-gateway-nginx,daarion-prometheus")
+    runs = [c for c in n.log() if " run --rm --no-deps -T --entrypoint " in c]
+    assert any(c.endswith("gateway-nginx -t -q -c /etc/nginx/nodegen/nginx.conf") for c in runs), runs
+    assert any(c.endswith("prometheus check config /etc/prometheus/prometheus.yml") for c in runs), runs
+
+
+def test_deploy_stops_at_the_first_failure(node: Callable[[str], Node]) -> None:
+    n = node("node1")
+    first = first_deploy(n)
     proc = n.run("deploy.sh", STUB_CURL_FAIL="/api/city/")
     assert proc.returncode != 0
     assert "FAIL 502 /api/city/health (expected 200)" in proc.stderr
-    assert "FAILED at step 8/9 (smoke tests)" in proc.stderr
+    assert "FAILED at step 9/10 (smoke tests)" in proc.stderr
     assert "to roll back: scripts/rollback.sh" in proc.stderr
-    assert "step 9/9" not in proc.stderr
-    assert state(n)["STATUS"] == "failed at 8/9 (smoke tests)"
-    # Deploying again after the fix: rollback still means the revision and images from before the first try.
-    (n.stubs / "docker.log").unlink()
+    assert "step 10/10" not in proc.stderr
+    failed = current(n)
+    assert release(n, failed)["status"] == "failed at 9/10 (smoke tests)"
+    # Deploying again after the fix: rollback still means the release from before the first try.
     again = n.run("deploy.sh")
     assert again.returncode == 0, again.stderr
-    assert "the last deploy did not finish: rollback still returns to" in again.stderr
-    assert state(n)["PREVIOUS_REVISION"] == running
-    assert not [c for c in n.log() if c.startswith("image tag")]
+    assert f"did not finish: rollback still returns to {first}" in again.stderr
+    assert release(n, current(n))["previous"] == first
 
 
-def test_rollback_returns_to_the_previous_revision(node: Callable[[str], Node], tmp_path: Path) -> None:
+def test_one_deploy_at_a_time(node: Callable[[str], Node]) -> None:
     n = node("node1")
-    running, _ = deployable(n, tmp_path)
+    deployable(n)
+    (n.root / ".locks").mkdir()
+    with open(n.root / ".locks" / "deploy.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        for script, args in (("deploy.sh", ()), ("rollback.sh", ("--yes", "--to", "20260101T000000Z"))):
+            proc = n.run(script, *args)
+            assert proc.returncode in (1, 2), proc.stderr
+        proc = n.run("deploy.sh")
+        assert proc.returncode == 1
+        assert "another deploy, rollback or switch-over holds" in proc.stderr
+        assert not n.log() and not (n.root / "releases").exists()
+    assert n.run("deploy.sh").returncode == 0
+
+
+def test_rollback_of_a_dev_node_uses_the_dev_override(node: Callable[[str], Node]) -> None:
+    n = node("node2")
+    first_deploy(n)
+    sync(n, {"infra/nginx/new-route.conf": "# new\n"})
+    assert n.run("deploy.sh", STUB_BUILD="2").returncode == 0
+    (n.stubs / "docker.log").unlink()
+    assert n.run("rollback.sh", "--yes").returncode == 0, n.log()
+    composes = [c for c in n.log() if c.startswith("compose")]
+    assert composes and all(c.count(" -f ") == 2 and "docker-compose.dev.yml" in c for c in composes), composes
+
+
+def test_rollback_undoes_migrations(node: Callable[[str], Node]) -> None:
+    n = node("node1")
+    first_deploy(n)
+    sync(n, {"infra/nginx/new-route.conf": "# new\n"})
     assert n.run("deploy.sh", STUB_APPLIED="").returncode == 0
-    refused = n.run("rollback.sh")
-    assert refused.returncode == 1 and "not rolling back without --yes" in refused.stderr
+    (n.stubs / "psql.sql").unlink()
     proc = n.run("rollback.sh", "--yes", "--undo-migrations")
     assert proc.returncode == 0, proc.stderr
-    assert git(n.root, "rev-parse", "HEAD") == running
     sql = (n.stubs / "psql.sql").read_text(encoding="utf-8")
     assert sql.index("-- undo add_rooms") < sql.index("-- undo create_agents")
-    calls = n.log()
-    assert "image tag daarion-router:rollback daarion-router:latest" in calls
-    assert any(c.startswith("compose") and c.endswith("up -d --no-build --remove-orphans") for c in calls)
-    assert state(n)["STATUS"] == f"rolled back to {running}"
     both = n.run("rollback.sh", "--yes", "--restore-db", "--undo-migrations")
     assert both.returncode == 2
 
 
-def test_rollback_restores_the_pre_deploy_backup(node: Callable[[str], Node], tmp_path: Path) -> None:
+def test_rollback_restores_the_pre_deploy_backup(node: Callable[[str], Node]) -> None:
     n = node("node1")
-    deployable(n, tmp_path)
+    first_deploy(n)
     assert n.run("deploy.sh").returncode == 0
-    backup = Path(state(n)["BACKUP_FILE"])
+    backup = Path(release(n, current(n))["backup"])
     (n.stubs / "psql.sql").unlink()
     proc = n.run("rollback.sh", "--yes", "--restore-db")
     assert proc.returncode == 0, proc.stderr
@@ -399,17 +577,11 @@ def test_rollback_restores_the_pre_deploy_backup(node: Callable[[str], Node], tm
     assert "agents-service" in stop
 
 
-def test_a_node_without_postgres_gets_no_backup(tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
-    shutil.copytree(ROOT / "tests" / "fixtures" / "fleets" / "monitoring", ws)
-    assert invoke("-C", str(ws), "render", "--all").code == 0
-    scripts = ws / "output" / "watch" / "scripts"
-    assert sorted(p.name for p in scripts.iterdir()) == ["deploy.sh", "health-check.sh", "rollback.sh"]
-    deploy = subprocess.run(["bash", str(scripts / "deploy.sh"), "--help"], capture_output=True, text=True)
-    steps = [line.split(".", 1)[1].split()[0] for line in deploy.stdout.splitlines() if re.match(r"  \d\. ", line)]
-    assert steps == ["code", "env", "build", "start", "health", "smoke", "monitor"]
-    rollback = (scripts / "rollback.sh").read_text(encoding="utf-8")
-    assert "--restore-db" not in rollback and "PG_CONTAINER" not in rollback
-    require_tool("shellcheck", shutil.which("shellcheck") is not None)
-    proc = subprocess.run(["shellcheck", *map(str, scripts.glob("*.sh"))], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout
+def test_rollback_needs_a_previous_release(node: Callable[[str], Node]) -> None:
+    n = node("node1")
+    first_deploy(n)
+    proc = n.run("rollback.sh", "--yes")
+    assert proc.returncode == 2
+    assert "no release before the last deploy" in proc.stderr
+    bad = n.run("rollback.sh", "--yes", "--to", "../../etc")
+    assert bad.returncode == 2 and "is not a complete release" in bad.stderr

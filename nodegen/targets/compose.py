@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nodegen.targets.nginx import CONTAINER_DIR
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView
 
@@ -9,4 +10,4 @@ PATH = "docker-compose.all.yml"
 
 
 def render(view: NodeView) -> dict[str, str]:
-    return {PATH: template("docker-compose.all.yml.j2", v=view)}
+    return {PATH: template("docker-compose.all.yml.j2", v=view, nginx_dir=CONTAINER_DIR)}
