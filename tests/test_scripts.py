@@ -61,6 +61,15 @@ printf 200
 """
 
 
+# An rsync stand-in: logs its arguments and copies the file into STUB_RSYNC_DEST instead of the network.
+STUB_RSYNC = r"""#!/usr/bin/env bash
+printf '%s\n' "$*" >> "$STUB_RSYNC_LOG"
+if [[ -n ${STUB_RSYNC_FAIL:-} ]]; then echo "rsync: connection refused" >&2; exit 10; fi
+args=("$@")
+cp -- "${args[-2]}" "$STUB_RSYNC_DEST/"
+"""
+
+
 def test_every_node_has_its_scripts() -> None:
     for node in NODES:
         names = sorted(p.name for p in (OUTPUT / node / "scripts").iterdir())
@@ -98,9 +107,12 @@ def test_scripts_hold_no_secret_and_quote_manifest_values() -> None:
     for node in NODES:
         secrets = secret_names(node)
         assert "POSTGRES_PASSWORD" in secrets
+        # The backup passphrase is the scripts' own secret: read from .env when needed, never assigned a value.
+        own = {"BACKUP_ENCRYPTION_KEY"}
         for script in (OUTPUT / node / "scripts").iterdir():
             text = script.read_text(encoding="utf-8")
-            assert not [name for name in secrets if name in text], script
+            assert not [name for name in secrets if name in text and name not in own], script
+            assert not re.search(r"BACKUP_ENCRYPTION_KEY=[^$\s]", text), script
     deploy = (OUTPUT / "node1" / "scripts" / "deploy.sh").read_text(encoding="utf-8")
     assert "DOMAIN='gateway.daarion.city'" in deploy
     assert "PG_DB='daarion_memory'" in deploy
@@ -122,7 +134,11 @@ class Node:
             "STUB_SQL": str(stubs / "psql.sql"),
             "STUB_CURL_LOG": str(stubs / "curl.log"),
             "HEALTH_WAIT": "0",
+            "STUB_RSYNC_LOG": str(stubs / "rsync.log"),
+            "STUB_RSYNC_DEST": str(stubs / "shipped"),
+            "METRICS_DIR": str(root / "metrics"),
         }
+        (stubs / "shipped").mkdir(exist_ok=True)
 
     def run(self, script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["bash", str(self.root / "scripts" / script), *args], capture_output=True, text=True,
@@ -138,7 +154,8 @@ def node(tmp_path: Path) -> Callable[[str], Node]:
     def make(node_id: str) -> Node:
         stubs = tmp_path / "stubs"
         stubs.mkdir(exist_ok=True)
-        for name, text in (("docker", STUB_DOCKER), ("curl", STUB_CURL)):
+        for name, text in (("docker", STUB_DOCKER), ("curl", STUB_CURL), ("rsync", STUB_RSYNC),
+                           ("ssh", "#!/bin/sh\necho 'ssh must not run in tests' >&2\nexit 99\n")):
             (stubs / name).write_text(text, encoding="utf-8")
             (stubs / name).chmod(0o755)
         root = tmp_path / node_id
@@ -186,7 +203,7 @@ def test_health_check_named_services(node: Callable[[str], Node]) -> None:
 def test_backup_writes_the_standard_file(node: Callable[[str], Node], tmp_path: Path) -> None:
     n = node("node1")
     backups = tmp_path / "backups"
-    proc = n.run("backup-db.sh", BACKUP_DIR=str(backups))
+    proc = n.run("backup-db.sh", "--no-ship", BACKUP_DIR=str(backups))
     assert proc.returncode == 0, proc.stderr
     path = Path(proc.stdout.strip())
     assert path.parent == backups
@@ -585,3 +602,115 @@ def test_rollback_needs_a_previous_release(node: Callable[[str], Node]) -> None:
     assert "no release before the last deploy" in proc.stderr
     bad = n.run("rollback.sh", "--yes", "--to", "../../etc")
     assert bad.returncode == 2 and "is not a complete release" in bad.stderr
+
+
+# --- backups: metrics, lock, encrypted shipping ---------------------------------------------------------
+
+def metrics(n: Node) -> dict[str, float]:
+    text = (n.root / "metrics" / "nodegen_backup.prom").read_text(encoding="utf-8")
+    out = {}
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            name, value = line.split(" ")
+            assert name.endswith('{node="node1",database="daarion_memory"}'), name
+            out[name.split("{")[0]] = float(value)
+    return out
+
+
+def test_backup_writes_its_metrics_and_a_failure_is_not_swallowed(node: Callable[[str], Node]) -> None:
+    n = node("node1")
+    write_env(n.root, BACKUP_ENCRYPTION_KEY="k" * 32)
+    ok = n.run("backup-db.sh")
+    assert ok.returncode == 0, ok.stderr
+    first = metrics(n)
+    size = Path(ok.stdout.strip()).stat().st_size
+    assert first["nodegen_backup_last_status"] == 1 and first["nodegen_backup_last_size_bytes"] == size
+    assert first["nodegen_backup_last_success_timestamp_seconds"] == first["nodegen_backup_last_run_timestamp_seconds"]
+    assert first["nodegen_backup_last_shipped_timestamp_seconds"] > 0
+    assert first["nodegen_backup_last_duration_seconds"] >= 0
+    failed = n.run("backup-db.sh", STUB_FAILING="daarion-postgres")
+    assert failed.returncode == 1
+    assert "backup FAILED (exit status 1)" in failed.stderr
+    after = metrics(n)
+    assert after["nodegen_backup_last_status"] == 0
+    # The last good backup stays what it was: BackupTooOld measures from it.
+    success = "nodegen_backup_last_success_timestamp_seconds"
+    assert after[success] == first[success]
+    assert after["nodegen_backup_last_size_bytes"] == size
+    cron = (n.root / "scripts" / "backup-db.cron").read_text(encoding="utf-8").splitlines()
+    [line] = [c for c in cron if c and not c.startswith("#") and "=" not in c.split()[0]]
+    assert line.startswith("0 3 * * * root set -o pipefail; '/opt/microdao-daarion/scripts/backup-db.sh' 2>&1 | logger")
+    assert "CRON_TZ=UTC" in cron
+
+
+def test_backups_are_shipped_encrypted_to_the_backup_node(node: Callable[[str], Node]) -> None:
+    require_tool("gpg", shutil.which("gpg") is not None)
+    n = node("node1")
+    key = "correct horse battery staple"
+    write_env(n.root, BACKUP_ENCRYPTION_KEY=key)
+    proc = n.run("backup-db.sh")
+    assert proc.returncode == 0, proc.stderr
+    local = Path(proc.stdout.strip())
+    [call] = n.log("rsync.log")
+    assert call.endswith(f"-- {n.root}/backups/outgoing/{local.name}.gpg "
+                         "root@10.0.0.2:/opt/microdao-daarion/backups/received/node1/"), call
+    assert "-e ssh -o BatchMode=yes" in call
+    shipped = n.stubs / "shipped" / f"{local.name}.gpg"
+    sealed = shipped.read_bytes()
+    assert b"dump of daarion_memory" not in sealed and key.encode() not in sealed
+    assert not (n.root / "backups" / "outgoing" / shipped.name).exists()
+    plain = subprocess.run(["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", key,
+                            "--homedir", str(n.stubs), "--decrypt", str(shipped)], capture_output=True, check=True)
+    assert plain.stdout == local.read_bytes()
+    # The received file restores on the backup node (or anywhere with the key): psql gets the plain dump.
+    (n.stubs / "psql.sql").unlink(missing_ok=True)
+    restored = n.run("backup-db.sh", "--restore", str(shipped), "--yes")
+    assert restored.returncode == 0, restored.stderr
+    assert (n.stubs / "psql.sql").read_bytes() == local.read_bytes()
+    wrong = n.run("backup-db.sh", "--restore", str(shipped), "--yes", BACKUP_ENCRYPTION_KEY="wrong")
+    assert wrong.returncode != 0
+
+
+def test_a_failed_shipment_fails_the_backup(node: Callable[[str], Node]) -> None:
+    n = node("node1")
+    write_env(n.root, BACKUP_ENCRYPTION_KEY="k" * 32)
+    proc = n.run("backup-db.sh", STUB_RSYNC_FAIL="1")
+    assert proc.returncode != 0
+    assert "backup FAILED" in proc.stderr
+    assert metrics(n)["nodegen_backup_last_status"] == 0
+    assert metrics(n)["nodegen_backup_last_shipped_timestamp_seconds"] == 0
+    assert len(list((n.root / "backups").glob("daarion_memory_*.sql"))) == 1  # the local backup is kept
+    nokey = n.run("backup-db.sh", BACKUP_ENCRYPTION_KEY="CHANGE_ME")
+    assert nokey.returncode != 0 and "BACKUP_ENCRYPTION_KEY is not set" in nokey.stderr
+    local = n.run("backup-db.sh", "--no-ship", BACKUP_ENCRYPTION_KEY="CHANGE_ME")
+    assert local.returncode == 0, local.stderr
+
+
+def test_one_backup_at_a_time(node: Callable[[str], Node]) -> None:
+    n = node("node1")
+    (n.root / ".locks").mkdir()
+    with open(n.root / ".locks" / "backup.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        proc = n.run("backup-db.sh", "--no-ship", LOCK_WAIT="0")
+        assert proc.returncode == 1
+        assert "another backup still holds" in proc.stderr
+        assert not any("pg_dump" in c for c in n.log())
+        assert metrics(n)["nodegen_backup_last_status"] == 0
+
+
+def test_the_backup_node_prunes_what_it_receives(node: Callable[[str], Node]) -> None:
+    n = node("node2")
+    assert "--prune-received" in (n.root / "scripts" / "backup-db.cron").read_text(encoding="utf-8")
+    received = n.root / "backups" / "received" / "node1"
+    received.mkdir(parents=True)
+    start = dt.date(2025, 9, 1)
+    days = [start + dt.timedelta(days=i) for i in range(60)]
+    for day in days:
+        (received / f"daarion_memory_{day:%Y%m%d}_030000.sql.gpg").write_text("x", encoding="utf-8")
+    proc = n.run("backup-db.sh", "--prune-received")
+    assert proc.returncode == 0, proc.stderr
+    left = sorted(p.name for p in received.iterdir())
+    assert left == sorted(f"daarion_memory_{d:%Y%m%d}_030000.sql.gpg" for d in expected_retention(days, 7, 4))
+    assert "(received from node1)" in proc.stderr
+    assert not n.log("rsync.log")  # the backup node keeps its own backups
+    assert "SHIP_HOST" not in (n.root / "scripts" / "backup-db.sh").read_text(encoding="utf-8")

@@ -73,6 +73,44 @@ def performance(a: AlertThresholds) -> tuple[Rule, ...]:
     )
 
 
+CERT_WARN_DAYS = 14  # the ACME client renews at 30 days left: 14 means two weeks of failed renewals
+CERT_CRITICAL_DAYS = 3
+
+
+def operations(view: NodeView) -> tuple[Rule, ...]:
+    """Backups and certificates, from the metrics files the node's scripts write (node exporter textfile)."""
+    b = view.standard.backup
+    age = b.max_age_hours * 3600
+    node = _label("node")
+    rules = (
+        Rule("BackupFailed", "nodegen_backup_last_status{sel} == 0", "0m", "critical",
+             f"the last database backup on {node} failed",
+             f"scripts/backup-db.sh on {node} exited non-zero ({_label('database')}); see its log (logger tag)."),
+        Rule("BackupTooOld", f"time() - nodegen_backup_last_success_timestamp_seconds{{sel}} > {age}", "0m",
+             "critical", f"no good database backup on {node} for {b.max_age_hours}h",
+             f"The last good backup of {_label('database')} is {{{{ $value | humanizeDuration }}}} old."),
+        Rule("CertificateExpiresSoon",
+             f"nodegen_certificate_expiry_timestamp_seconds{{sel}} - time() < {CERT_WARN_DAYS * 86400}", "0m",
+             "warning", f"the TLS certificate of {_label('domain')} expires in less than {CERT_WARN_DAYS} days",
+             "Renewal (scripts/certs.sh renew, twice a day) has not succeeded; "
+             "{{ $value | humanizeDuration }} left."),
+        Rule("CertificateExpiresVerySoon",
+             f"nodegen_certificate_expiry_timestamp_seconds{{sel}} - time() < {CERT_CRITICAL_DAYS * 86400}", "0m",
+             "critical", f"the TLS certificate of {_label('domain')} expires in less than {CERT_CRITICAL_DAYS} days",
+             "{{ $value | humanizeDuration }} left; run scripts/certs.sh renew on the node and read its output."),
+        Rule("CertificateSelfSigned", "nodegen_certificate_self_signed{sel} == 1", "1h", "warning",
+             f"{_label('domain')} still serves the bootstrap certificate",
+             "The gateway runs on the self-signed certificate of its first boot: run scripts/certs.sh renew."),
+    )
+    if b.ship_to is None:
+        return rules
+    return (*rules, Rule(
+        "BackupNotShipped", f"time() - nodegen_backup_last_shipped_timestamp_seconds{{sel}} > {age}", "0m",
+        "critical", f"no backup of {node} reached {b.ship_to} for {b.max_age_hours}h",
+        f"Backups of {node} are taken but not copied to the backup node; the last copy is "
+        "{{ $value | humanizeDuration }} old."))
+
+
 def _selector(*matchers: str) -> str:
     kept = [m for m in matchers if m]
     return "{" + ", ".join(kept) + "}" if kept else ""
@@ -100,7 +138,8 @@ def groups(view: NodeView) -> tuple[Group, ...]:
     prefix = f"{view.project}-{view.id}"
     return tuple(
         Group(f"{prefix}-{name}", tuple(r for spec in specs for r in split_by_uptime(spec, on_demand)))
-        for name, specs in (("availability", availability(a)), ("performance", performance(a)))
+        for name, specs in (("availability", availability(a)), ("performance", performance(a)),
+                            ("operations", operations(view)))
     )
 
 

@@ -108,6 +108,10 @@ def _context(view: NodeView) -> dict[str, object]:
         "smoke_ws": ws,
         "smoke_address": view.gateway.listen or "127.0.0.1",
         "backup": view.standard.backup,
+        "ship": view.backup_ship_to if db is not None else None,
+        "remote_dir": f"{view.standard.node_root}/backups/received/{view.id}",
+        "receives": view.backup_receives if db is not None else (),
+        "crypt": db is not None and bool(view.backup_ship_to or view.backup_receives),
         "root": view.standard.node_root,
     }
 

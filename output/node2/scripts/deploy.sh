@@ -14,7 +14,7 @@ Deploys НОДА2 (node2, dev) from its node root, which holds the tree nodegen 
   1. files         the node root matches .nodegen.sum; it is recorded as a new release in releases/
   2. env check     .env sets every variable .env.example marks CHANGE_ME; no CHANGE_ME left
   3. validate      docker compose config -q; a bootstrap certificate if none; nginx -t
-  4. backup        scripts/backup-db.sh --no-prune (the pre-deploy backup)
+  4. backup        scripts/backup-db.sh --no-prune --no-ship (the pre-deploy backup)
   5. migrations    migrations/NNN_*.sql not applied yet, in order, recorded in schema_migrations
   6. build         docker compose build
   7. start         docker compose up -d --remove-orphans; reload nginx; record the images
@@ -296,7 +296,7 @@ backup() {
     if ! running "$PG_CONTAINER"; then
         log "  $PG_CONTAINER is not running (first deploy?): no pre-deploy backup"
     else
-        file=$("$ROOT/scripts/backup-db.sh" --no-prune)
+        file=$("$ROOT/scripts/backup-db.sh" --no-prune --no-ship)
         release_set backup "$file"
         log "  pre-deploy backup: $file"
     fi
