@@ -12,8 +12,10 @@ import subprocess
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT, invoke, require_tool
 
@@ -33,15 +35,34 @@ case "$1" in
         esac ;;
     inspect)
         container=${!#}
+        # The old stack of a switch-over (STUB_OLD: its containers, named <prefix><service>).
+        if [[ -n ${STUB_OLD:-} ]]; then
+            if [[ ",$STUB_OLD,${STUB_NEW:-}," != *",$container,"* ]]; then exit 1; fi
+            case "$*" in
+                *com.docker.compose.service*) echo "${container#daarion-}" ;;
+                *com.docker.compose.project*)
+                    if [[ ",$STUB_OLD," == *",$container,"* ]]; then echo "${STUB_OWNER:-microdao-daarion}"
+                    else echo daarion; fi ;;
+                *PortBindings*)
+                    if [[ $container == daarion-gateway ]]; then echo '{"443/tcp":[{}],"80/tcp":[{}]}'; fi ;;
+                *.Mounts*) if [[ ",${STUB_DATA:-}," == *",${container#daarion-},"* ]]; then echo v; fi ;;
+                *.State.Running*) echo true ;;
+            esac
+            exit 0
+        fi
         if [[ ",${STUB_STOPPED:-}," == *",$container,"* ]]; then echo false; else echo true; fi ;;
+    ps) tr ',' '\n' <<< "${STUB_OLD:-}" | sed '/^$/d' ;;
+    volume) if [[ ",${STUB_VOLUMES:-}," != *",${!#},"* ]]; then exit 1; fi ;;
     exec)
         shift
         if [[ $1 == -i ]]; then shift; fi
+        while [[ $1 == -e ]]; do printf '%s is set: %s\n' "$2" "${!2:+yes}" >> "$STUB_LOG"; shift 2; done
         container=$1
         shift
         if [[ ",${STUB_FAILING:-}," == *",$container,"* ]]; then exit 1; fi
         case "$1" in
             pg_dump) echo "-- dump of ${!#}" ;;
+            pg_dumpall) echo "-- every database of $container" ;;
             psql)
                 if [[ " $* " == *" -At "* ]]; then printf '%s' "${STUB_APPLIED:-}"
                 elif [[ " $* " != *" -c "* ]]; then cat >> "$STUB_SQL"; fi ;;
@@ -74,7 +95,7 @@ def test_every_node_has_its_scripts() -> None:
     for node in NODES:
         names = sorted(p.name for p in (OUTPUT / node / "scripts").iterdir())
         assert names == ["backup-db.cron", "backup-db.sh", "certs.cron", "certs.sh", "deploy.sh", "health-check.sh",
-                         "rollback.sh"], node
+                         "rollback.sh", "switch-over.sh"], node
         for script in (OUTPUT / node / "scripts").glob("*.sh"):
             assert os.access(script, os.X_OK), script
 
@@ -84,7 +105,7 @@ def test_scripts_are_shellcheck_clean() -> None:
     require_tool("shellcheck", shutil.which("shellcheck") is not None)
     proc = subprocess.run(["shellcheck", "--severity=style", *map(str, SCRIPTS)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(SCRIPTS) == 15
+    assert len(SCRIPTS) == 18
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
@@ -108,9 +129,10 @@ def test_scripts_hold_no_secret_and_quote_manifest_values() -> None:
         secrets = secret_names(node)
         assert "POSTGRES_PASSWORD" in secrets
         # The backup passphrase is the scripts' own secret: read from .env when needed, never assigned a value.
-        own = {"BACKUP_ENCRYPTION_KEY"}
+        # switch-over.sh gives an adopted data folder .env's POSTGRES_PASSWORD (the old one stays otherwise).
         for script in (OUTPUT / node / "scripts").iterdir():
             text = script.read_text(encoding="utf-8")
+            own = {"BACKUP_ENCRYPTION_KEY", *(["POSTGRES_PASSWORD"] if script.name == "switch-over.sh" else [])}
             assert not [name for name in secrets if name in text and name not in own], script
             assert not re.search(r"BACKUP_ENCRYPTION_KEY=[^$\s]", text), script
     deploy = (OUTPUT / "node1" / "scripts" / "deploy.sh").read_text(encoding="utf-8")
@@ -411,7 +433,7 @@ def test_a_node_without_postgres_gets_no_backup(tmp_path: Path) -> None:
     assert invoke("-C", str(ws), "render", "--all").code == 0
     scripts = ws / "output" / "watch" / "scripts"
     assert sorted(p.name for p in scripts.iterdir()) == ["certs.cron", "certs.sh", "deploy.sh", "health-check.sh",
-                                                          "rollback.sh"]
+                                                          "rollback.sh", "switch-over.sh"]
     deploy = subprocess.run(["bash", str(scripts / "deploy.sh"), "--help"], capture_output=True, text=True)
     steps = [line.split(".", 1)[1].split()[0] for line in deploy.stdout.splitlines() if re.match(r"  \d\. ", line)]
     assert steps == ["files", "env", "validate", "build", "start", "health", "smoke", "monitor"]
@@ -714,3 +736,119 @@ def test_the_backup_node_prunes_what_it_receives(node: Callable[[str], Node]) ->
     assert "(received from node1)" in proc.stderr
     assert not n.log("rsync.log")  # the backup node keeps its own backups
     assert "SHIP_HOST" not in (n.root / "scripts" / "backup-db.sh").read_text(encoding="utf-8")
+
+
+# --- switch-over from the hand-written stack --------------------------------------------------------------
+
+REAL = ROOT / "tests" / "fixtures" / "real" / "docker-compose.all.yml"
+
+
+def old_stack() -> tuple[list[str], dict[str, str], set[str]]:
+    """The hand-written stack as Docker holds it: container names, volume key -> Docker volume, data services."""
+    compose = yaml.safe_load(REAL.read_text(encoding="utf-8"))
+    project = "microdao-daarion"  # no `name:`: Compose names the project after /opt/microdao-daarion
+    containers = [svc["container_name"] for svc in compose["services"].values()]
+    volumes = {key: f"{project}_{key}" for key in compose["volumes"]}
+    data = {name for name, svc in compose["services"].items()
+            if any(str(v).split(":")[0] in volumes for v in svc.get("volumes", []))}
+    return containers, volumes, data
+
+
+def adopting_node1(tmp_path: Path, adopt: dict[str, str]) -> Node:
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "nodes", ws / "nodes")
+    manifest = ws / "nodes" / "node1.yaml"
+    lines = "".join(f"  {k}: {v}\n" for k, v in adopt.items())
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "adopt_volumes:\n" + lines, encoding="utf-8")
+    result = invoke("-C", str(ws), "render", "node1")
+    assert result.code == 0, result.stderr
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    for name, text in (("docker", STUB_DOCKER), ("curl", STUB_CURL), ("rsync", STUB_RSYNC)):
+        (stubs / name).write_text(text, encoding="utf-8")
+        (stubs / name).chmod(0o755)
+    root = tmp_path / "node1"
+    shutil.copytree(ws / "output" / "node1", root)
+    return Node(root, stubs)
+
+
+def scripts_probes(root: Path) -> list[Any]:
+    """The new stack's containers, as its compose file names them."""
+    compose = yaml.safe_load((root / "docker-compose.all.yml").read_text(encoding="utf-8"))
+    return [type("C", (), {"container": svc["container_name"]}) for svc in compose["services"].values()]
+
+
+def test_the_old_stack_would_start_postgres_empty(node: Callable[[str], Node]) -> None:
+    containers, volumes, _ = old_stack()
+    assert volumes["postgres_data"] == "microdao-daarion_postgres_data"
+    compose = yaml.safe_load((OUTPUT / "node1" / "docker-compose.all.yml").read_text(encoding="utf-8"))
+    assert compose["volumes"]["postgres_data"] == {"name": "postgres_data"}  # not the running stack's volume
+    new = {svc["container_name"] for svc in compose["services"].values()}
+    assert {"daarion-postgres", "daarion-redis", "daarion-nats", "daarion-city-service"} <= new & set(containers)
+    n = node("node1")
+    write_env(n.root)
+    proc = n.run("switch-over.sh", "--old-project", "microdao-daarion", "--yes", STUB_OLD=",".join(containers),
+                 STUB_VOLUMES=",".join(volumes.values()), STUB_NEW="")
+    assert proc.returncode == 1
+    assert "volume postgres_data does not exist: its service would start empty" in proc.stderr
+    assert "FAILED at step 1 (check)" in proc.stderr and "the old stack was not touched" in proc.stderr
+    assert not [c for c in n.log() if c.startswith(("stop", "rm"))]
+
+
+def test_adopted_volumes_are_external(tmp_path: Path) -> None:
+    n = adopting_node1(tmp_path, {"postgres": "microdao-daarion_postgres_data", "redis": "microdao-daarion_redis_data",
+                                  "nats": "microdao-daarion_nats_data"})
+    compose = yaml.safe_load((n.root / "docker-compose.all.yml").read_text(encoding="utf-8"))
+    assert compose["volumes"]["postgres_data"] == {"name": "microdao-daarion_postgres_data", "external": True}
+    assert compose["volumes"]["grafana_data"] == {"name": "grafana_data"}
+    assert compose["services"]["postgres"]["volumes"] == ["postgres_data:/var/lib/postgresql/data"]
+    require_tool("shellcheck", shutil.which("shellcheck") is not None)
+    assert subprocess.run(["shellcheck", str(n.root / "scripts" / "switch-over.sh")]).returncode == 0
+
+
+def test_switch_over_stops_the_old_stack_in_order_and_adopts_its_data(tmp_path: Path) -> None:
+    containers, volumes, data = old_stack()
+    n = adopting_node1(tmp_path, {"postgres": volumes["postgres_data"], "redis": volumes["redis_data"],
+                                  "nats": volumes["nats_data"]})
+    deployable(n)
+    env = {"STUB_OLD": ",".join(containers), "STUB_DATA": ",".join(sorted(data)),
+           "STUB_VOLUMES": ",".join([*volumes.values(), "grafana_data", "prometheus_data"]),
+           "STUB_NEW": ",".join(p.container for p in scripts_probes(n.root))}
+    refused = n.run("switch-over.sh", "--old-project", "microdao-daarion", **env)
+    assert refused.returncode == 1 and "not switching over without --yes" in refused.stderr
+    proc = n.run("switch-over.sh", "--old-project", "microdao-daarion", "--database-from", "daarion", "--yes", **env)
+    assert proc.returncode == 0, proc.stderr
+    calls = n.log()
+    stops = [c.split()[-1] for c in calls if c.startswith("stop ")]
+    assert sorted(stops) == sorted(containers)
+    assert stops[0] == "daarion-gateway"  # the public entry first: no new requests reach the old stack
+    assert set(stops[-len(data):]) == {f"daarion-{d}" for d in data} == {"daarion-postgres", "daarion-redis",
+                                                                          "daarion-nats", "daarion-matrix-synapse"}
+    assert sorted(c.split()[-1] for c in calls if c.startswith("rm ")) == sorted(containers)
+    assert not [c for c in calls if c.startswith("volume rm") or " down" in c or "rm -v" in c]
+    dump = calls.index("exec daarion-postgres pg_dumpall -U postgres")
+    assert dump < calls.index("stop --time 30 daarion-gateway")
+    [saved] = (n.root / "backups").glob("switch-over-*.sql")
+    assert saved.read_text(encoding="utf-8") == "-- every database of daarion-postgres\n"
+    sql = (n.stubs / "psql.sql").read_text(encoding="utf-8")
+    assert 'ALTER DATABASE :"from" RENAME TO :"to";' in sql and "ALTER USER :\"user\" PASSWORD :'password';" in sql
+    assert any("-v from=daarion -v to=daarion_memory" in c for c in calls)
+    assert "\\getenv password NODEGEN_PASSWORD\n" in sql
+    assert not [c for c in calls if "s3cret" in c]  # the password is on no command line
+    assert "NODEGEN_PASSWORD is set: yes" in calls
+    # The new stack is deployed under the switch-over's lock: a first release.
+    assert "step 10/10 (monitor)" in proc.stderr
+    assert release(n, current(n))["status"] == "deployed"
+
+
+def test_switch_over_refuses_foreign_containers(tmp_path: Path) -> None:
+    containers, volumes, _ = old_stack()
+    n = adopting_node1(tmp_path, {"postgres": volumes["postgres_data"]})
+    write_env(n.root)
+    proc = n.run("switch-over.sh", "--old-project", "microdao-daarion", "--yes", STUB_OLD=",".join(containers),
+                 STUB_OWNER="someone-else", STUB_VOLUMES=",".join([*volumes.values(), "grafana_data",
+                                                                   "prometheus_data", "redis_data", "nats_data"]))
+    assert proc.returncode == 1
+    assert "container name daarion-postgres is taken by someone-else, not by microdao-daarion" in proc.stderr
+    bad = n.run("switch-over.sh", "--old-project", "daarion")
+    assert bad.returncode == 2 and "this stack's own project" in bad.stderr

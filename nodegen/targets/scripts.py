@@ -18,6 +18,7 @@ BACKUP = "scripts/backup-db.sh"
 BACKUP_CRON = "scripts/backup-db.cron"
 DEPLOY = "scripts/deploy.sh"
 ROLLBACK = "scripts/rollback.sh"
+SWITCH_OVER = "scripts/switch-over.sh"
 CERTS = "scripts/certs.sh"
 CERTS_CRON = "scripts/certs.cron"
 # The ACME client scripts/certs.sh runs (the image is pinned like every other).
@@ -123,6 +124,7 @@ def render(view: NodeView) -> dict[str, str]:
         DEPLOY: template("deploy.sh.j2", **ctx),
         ROLLBACK: template("rollback.sh.j2", **ctx),
         CERTS: template("certs.sh.j2", **ctx),
+        SWITCH_OVER: template("switch-over.sh.j2", **ctx),
         CERTS_CRON: template("certs.cron.j2", **ctx),
     }
     if ctx["db"] is not None:

@@ -47,6 +47,9 @@ compose() {
 
 # One deploy, rollback or switch-over at a time: the lock is held until the script exits.
 take_lock() {
+    if [[ ${NODEGEN_DEPLOY_LOCKED:-} == "$ROOT" ]]; then
+        return 0  # run by switch-over.sh, which holds the lock (and passed it down as fd 9)
+    fi
     mkdir -p -- "$ROOT/.locks"
     exec 9> "$ROOT/.locks/deploy.lock"
     if ! flock -w "$LOCK_WAIT" 9; then
