@@ -67,6 +67,17 @@ case "$1" in
                 if [[ " $* " == *" -At "* ]]; then printf '%s' "${STUB_APPLIED:-}"
                 elif [[ " $* " != *" -c "* ]]; then cat >> "$STUB_SQL"; fi ;;
         esac ;;
+    run)
+        # The ACME client: "issues" the certificate in STUB_ISSUED into the mounted /etc/letsencrypt.
+        if [[ -n ${STUB_ISSUED:-} ]]; then
+            for arg in "$@"; do
+                if [[ $arg == *:/etc/letsencrypt ]]; then state=${arg%:/etc/letsencrypt}; fi
+                if [[ $prev == -d ]]; then domain=$arg; fi
+                prev=$arg
+            done
+            mkdir -p "$state/live/$domain"
+            cp "$STUB_ISSUED"/*.pem "$state/live/$domain/"
+        fi ;;
     compose)
         if [[ -n ${STUB_FAIL_COMPOSE:-} && "$*" == *"$STUB_FAIL_COMPOSE"* ]]; then exit 1; fi ;;
 esac
@@ -852,3 +863,68 @@ def test_switch_over_refuses_foreign_containers(tmp_path: Path) -> None:
     assert "container name daarion-postgres is taken by someone-else, not by microdao-daarion" in proc.stderr
     bad = n.run("switch-over.sh", "--old-project", "daarion")
     assert bad.returncode == 2 and "this stack's own project" in bad.stderr
+
+
+
+# --- certificates ------------------------------------------------------------------------------------------
+
+def issued_certificate(folder: Path, domain: str) -> Path:
+    """A certificate for domain signed by a throwaway CA, as the ACME client would leave it."""
+    folder.mkdir()
+    ca = ["-subj", "/CN=Test CA", "-keyout", str(folder / "ca.key"), "-out", str(folder / "ca.pem")]
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", *ca],
+                   check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={domain}", "-keyout",
+                    str(folder / "privkey.pem"), "-out", str(folder / "req.csr")], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(folder / "req.csr"), "-CA", str(folder / "ca.pem"),
+                    "-CAkey", str(folder / "ca.key"), "-days", "90", "-out", str(folder / "fullchain.pem")],
+                   check=True, capture_output=True)
+    for name in ("ca.key", "ca.pem", "req.csr"):
+        (folder / name).unlink()
+    return folder
+
+
+def test_certificate_issuance_installs_and_reloads(node: Callable[[str], Node], tmp_path: Path) -> None:
+    require_tool("openssl", shutil.which("openssl") is not None)
+    n = node("node1")
+    write_env(n.root)
+    missing = n.run("certs.sh", "renew")
+    assert missing.returncode == 1 and "ACME_EMAIL is not set in .env" in missing.stderr
+    write_env(n.root, ACME_EMAIL="ops@example.invalid")
+    assert n.run("certs.sh", "bootstrap").returncode == 0
+    issued = issued_certificate(tmp_path / "issued", "gateway.daarion.city")
+    proc = n.run("certs.sh", "renew", STUB_ISSUED=str(issued))
+    assert proc.returncode == 0, proc.stderr
+    certs = n.root / "infra" / "nginx" / "certs"
+    assert (certs / "fullchain.pem").read_bytes() == (issued / "fullchain.pem").read_bytes()
+    assert (certs / "privkey.pem").read_bytes() == (issued / "privkey.pem").read_bytes()
+    assert (certs / "privkey.pem").stat().st_mode & 0o777 == 0o600
+    calls = n.log()
+    [run] = [c for c in calls if c.startswith("run ")]
+    assert f"-v {n.root}/certbot:/etc/letsencrypt -v {n.root}/infra/nginx/acme:/var/www/acme certbot/certbot:" in run
+    assert run.endswith("certonly --webroot -w /var/www/acme -d gateway.daarion.city --email ops@example.invalid "
+                        "--agree-tos --non-interactive --keep-until-expiring")
+    test = calls.index("exec daarion-gateway-nginx nginx -t -q -c /etc/nginx/nodegen/nginx.conf")
+    assert calls[test + 1] == "exec daarion-gateway-nginx nginx -s reload -c /etc/nginx/nodegen/nginx.conf"
+    prom = (n.root / "metrics" / "nodegen_certificate.prom").read_text(encoding="utf-8")
+    assert 'nodegen_certificate_self_signed{node="node1",domain="gateway.daarion.city"} 0' in prom
+    # Nothing new from the client: nothing installed, nginx not reloaded.
+    (n.stubs / "docker.log").unlink()
+    again = n.run("certs.sh", "renew", STUB_ISSUED=str(issued))
+    assert again.returncode == 0 and "the certificate is current" in again.stderr
+    assert not [c for c in n.log() if "reload" in c]
+    cron = (n.root / "scripts" / "certs.cron").read_text(encoding="utf-8")
+    assert "17 3,15 * * * root '/opt/microdao-daarion/scripts/certs.sh' renew" in cron
+
+
+def test_port_80_serves_the_acme_challenge_before_redirecting() -> None:
+    conf = (OUTPUT / "node1" / "infra" / "nginx" / "nginx.conf").read_text(encoding="utf-8")
+    plain = conf[conf.index("listen 80;"):conf.index("listen 443 ssl")]
+    acme = plain.index("location ^~ /.well-known/acme-challenge/ {")
+    assert acme < plain.index("return 301")
+    assert "root /etc/nginx/nodegen/acme;" in plain[acme:]
+    compose = yaml.safe_load((OUTPUT / "node1" / "docker-compose.all.yml").read_text(encoding="utf-8"))
+    gateway = compose["services"]["gateway-nginx"]
+    assert "./infra/nginx:/etc/nginx/nodegen:ro" in gateway["volumes"]  # acme/ and nginx.conf with it
+    assert gateway["command"] == ["nginx", "-c", "/etc/nginx/nodegen/nginx.conf", "-g", "daemon off;"]
+    assert not [v for v in gateway["volumes"] if v.split(":")[0].endswith(".conf")]  # no single-file mount
