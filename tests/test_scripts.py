@@ -63,6 +63,7 @@ case "$1" in
         case "$1" in
             pg_dump) echo "-- dump of ${!#}" ;;
             pg_dumpall) echo "-- every database of $container" ;;
+            nginx) if [[ -n ${STUB_NGINX_BAD:-} && " $* " == *" -t "* ]]; then echo "[emerg] bad" >&2; exit 1; fi ;;
             psql)
                 if [[ " $* " == *" -At "* ]]; then printf '%s' "${STUB_APPLIED:-}"
                 elif [[ " $* " != *" -c "* ]]; then cat >> "$STUB_SQL"; fi ;;
@@ -79,6 +80,7 @@ case "$1" in
             cp "$STUB_ISSUED"/*.pem "$state/live/$domain/"
         fi ;;
     compose)
+        if [[ -n ${STUB_NGINX_BAD:-} && "$*" == *"--entrypoint nginx"* ]]; then exit 1; fi
         if [[ -n ${STUB_FAIL_COMPOSE:-} && "$*" == *"$STUB_FAIL_COMPOSE"* ]]; then exit 1; fi ;;
 esac
 exit 0
@@ -542,11 +544,16 @@ def test_deploy_validates_before_it_starts_anything(node: Callable[[str], Node])
     n = node("node1")
     first = first_deploy(n)
     (n.stubs / "docker.log").unlink()
-    proc = n.run("deploy.sh", STUB_FAILING="daarion-gateway-nginx")
+    proc = n.run("deploy.sh", STUB_NGINX_BAD="1")
     assert proc.returncode == 1
     assert "FAILED at step 3/10 (validate)" in proc.stderr
     assert not [c for c in n.log() if " up " in c or "reload" in c]
     assert current(n) == first
+    # A gateway started before its folder was mounted cannot check the new files: a throwaway one does.
+    (n.stubs / "docker.log").unlink()
+    old_gateway = n.run("deploy.sh", STUB_NGINX_BAD="1", STUB_FAILING="daarion-gateway-nginx")
+    assert old_gateway.returncode == 1 and "FAILED at step 3/10 (validate)" in old_gateway.stderr
+    assert any("--entrypoint nginx gateway-nginx -t" in c for c in n.log())
     # nginx -t runs in a throwaway container when the gateway is not running.
     n.run("deploy.sh", STUB_STOPPED="daarion-gateway-nginx,daarion-prometheus")
     runs = [c for c in n.log() if " run --rm --no-deps -T --entrypoint " in c]
@@ -801,7 +808,9 @@ def test_the_old_stack_would_start_postgres_empty(node: Callable[[str], Node]) -
     proc = n.run("switch-over.sh", "--old-project", "microdao-daarion", "--yes", STUB_OLD=",".join(containers),
                  STUB_VOLUMES=",".join(volumes.values()), STUB_NEW="")
     assert proc.returncode == 1
-    assert "volume postgres_data does not exist: its service would start empty" in proc.stderr
+    assert ("volume postgres_data does not exist: postgres would start empty, although microdao-daarion runs it"
+            in proc.stderr)
+    assert "grafana is new on this node: it starts with an empty grafana_data" in proc.stderr
     assert "FAILED at step 1 (check)" in proc.stderr and "the old stack was not touched" in proc.stderr
     assert not [c for c in n.log() if c.startswith(("stop", "rm"))]
 
@@ -823,7 +832,7 @@ def test_switch_over_stops_the_old_stack_in_order_and_adopts_its_data(tmp_path: 
                                   "nats": volumes["nats_data"]})
     deployable(n)
     env = {"STUB_OLD": ",".join(containers), "STUB_DATA": ",".join(sorted(data)),
-           "STUB_VOLUMES": ",".join([*volumes.values(), "grafana_data", "prometheus_data"]),
+           "STUB_VOLUMES": ",".join(volumes.values()),
            "STUB_NEW": ",".join(p.container for p in scripts_probes(n.root))}
     refused = n.run("switch-over.sh", "--old-project", "microdao-daarion", **env)
     assert refused.returncode == 1 and "not switching over without --yes" in refused.stderr

@@ -287,8 +287,9 @@ validate() {
     if [[ ! -s $ROOT/infra/nginx/certs/fullchain.pem ]]; then
         "$ROOT/scripts/certs.sh" bootstrap
     fi
-    # The gateway's folder is mounted, so a running gateway already sees the new files.
-    if running "$GATEWAY_CONTAINER"; then
+    # The gateway's folder is mounted, so a running gateway already sees the new files (a gateway
+    # started before the folder was mounted does not: a throwaway container checks them then).
+    if running "$GATEWAY_CONTAINER" && "${DOCKER[@]}" exec "$GATEWAY_CONTAINER" test -f "$NGINX_CONF"; then
         "${DOCKER[@]}" exec "$GATEWAY_CONTAINER" nginx -t -q -c "$NGINX_CONF"
     else
         compose run --rm --no-deps -T --entrypoint nginx "$GATEWAY_SERVICE" -t -q -c "$NGINX_CONF"

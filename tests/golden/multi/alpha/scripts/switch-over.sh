@@ -13,8 +13,9 @@ Replaces the Compose project NAME that runs on ALPHA (alpha) today (for a compos
 the generated stack, keeping its data:
 
   1. check     docker compose config -q; every volume adopt_volumes names exists; every container
-               name the new stack uses is free or belongs to the old project; a data service without
-               an adopted or existing volume stops the switch-over (it would start empty)
+               name the new stack uses is free or belongs to the old project; a data service the old
+               project runs whose volume is neither adopted nor there stops the switch-over (it would
+               start empty)
   2. backup    pg_dumpall of the old project's postgres into backups/switch-over-<time>.sql
   3. stop      the old project's containers, in order: the public entry (publishes 80 or 443: no new requests),
                then the services, then those that keep data in volumes (postgres, redis, nats, ...);
@@ -145,6 +146,7 @@ wait_healthy() {
 }
 STOP_TIMEOUT=${STOP_TIMEOUT:-30}
 CONTAINERS=('multi-admin-ui' 'multi-chat-service' 'multi-gateway-nginx' 'multi-redis')
+DATA_SERVICES=('redis')
 DATA_VOLUMES=('redis_data')
 ADOPTED=()
 STEP="(start)"
@@ -190,7 +192,7 @@ stop_rank() {
 }
 
 check() {
-    local name volume owner bad=0
+    local name volume owner old_services i bad=0
     compose config -q
     for volume in "${ADOPTED[@]}"; do
         if ! "${DOCKER[@]}" volume inspect "$volume" >/dev/null 2>&1; then
@@ -198,11 +200,20 @@ check() {
             bad=1
         fi
     done
-    for volume in "${DATA_VOLUMES[@]}"; do
-        if ! "${DOCKER[@]}" volume inspect "$volume" >/dev/null 2>&1; then
-            log "  volume $volume does not exist: its service would start empty;"
-            log "  adopt the old stack's volume in nodes/$NODE.yaml (adopt_volumes) or create it on purpose"
+    old_services=$(while IFS= read -r name; do
+        "${DOCKER[@]}" inspect --format '{{index .Config.Labels "com.docker.compose.service"}}' "$name"
+    done < <(old_containers))
+    for i in "${!DATA_VOLUMES[@]}"; do
+        volume=${DATA_VOLUMES[$i]}
+        if "${DOCKER[@]}" volume inspect "$volume" >/dev/null 2>&1; then
+            continue
+        fi
+        if grep -qxF -- "${DATA_SERVICES[$i]}" <<< "$old_services"; then
+            log "  volume $volume does not exist: ${DATA_SERVICES[$i]} would start empty, although $OLD runs it;"
+            log "  adopt $OLD's volume in nodes/$NODE.yaml (adopt_volumes)"
             bad=1
+        else
+            log "  ${DATA_SERVICES[$i]} is new on this node: it starts with an empty $volume"
         fi
     done
     for name in "${CONTAINERS[@]}"; do
