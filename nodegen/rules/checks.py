@@ -637,7 +637,7 @@ def check_operations(m: Manifests) -> Iterator[Problem]:
     """Where backups are shipped, and the existing volumes a switch-over adopts."""
     fd = m.fleet_doc
     target = m.fleet.standard.backup.ship_to
-    if target is not None and target not in m.nodes:
+    if target is not None and target not in m.nodes and target not in m.unreadable:
         yield fd.problem(("standard", "backup", "ship_to"), "node-distribution",
                          f"backup ship_to {target!r} is not a node of the fleet{_did_you_mean(target, m.nodes)}")
     for node_id, node in m.nodes.items():
