@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nodegen.standard import ALERTMANAGER
 from nodegen.targets.nginx import CONTAINER_DIR
 from nodegen.templating import template
-from nodegen.view.resolve import ALERTMANAGER, NodeView, Svc
+from nodegen.view.resolve import NodeView, Svc
 
 HEALTH_CHECK = "scripts/health-check.sh"
 BACKUP = "scripts/backup-db.sh"
