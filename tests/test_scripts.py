@@ -811,7 +811,7 @@ def test_the_old_stack_would_start_postgres_empty(node: Callable[[str], Node]) -
     assert ("volume postgres_data does not exist: postgres would start empty, although microdao-daarion runs it"
             in proc.stderr)
     assert "grafana is new on this node: it starts with an empty grafana_data" in proc.stderr
-    assert "FAILED at step 1 (check)" in proc.stderr and "the old stack was not touched" in proc.stderr
+    assert "FAILED at step 1/5 (check)" in proc.stderr and "the old stack was not touched" in proc.stderr
     assert not [c for c in n.log() if c.startswith(("stop", "rm"))]
 
 

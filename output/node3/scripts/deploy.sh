@@ -37,6 +37,7 @@ Environment:
 USAGE
 }
 
+# --- shared by deploy.sh, rollback.sh and switch-over.sh ------------------------------------------
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 read -r -a DOCKER <<< "${DOCKER:-docker}"
 HEALTH_WAIT=${HEALTH_WAIT:-180}
@@ -46,6 +47,15 @@ KEEP_RELEASES=${KEEP_RELEASES:-10}
 NODE='node3'
 GATEWAY_CONTAINER='daarion-gateway-nginx'
 NGINX_CONF='/etc/nginx/nodegen/nginx.conf'
+
+log() {
+    printf '%s deploy[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
+}
+
+step() {
+    STEP="$1/10 ($2)"
+    log "step $STEP"
+}
 
 compose() {
     local -a files=(-f "$ROOT/docker-compose.all.yml")
@@ -63,6 +73,10 @@ take_lock() {
         log "another deploy, rollback or switch-over holds $ROOT/.locks/deploy.lock; not starting (LOCK_WAIT=$LOCK_WAIT)"
         exit 1
     fi
+}
+
+psql_exec() {
+    "${DOCKER[@]}" exec -i "$PG_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB" "$@"
 }
 
 running() {
@@ -146,6 +160,7 @@ wait_healthy() {
     done
     log "  every service is healthy"
 }
+# --- end of the shared library ---------------------------------------------------------------------
 ROLE='federation'
 GATEWAY_SERVICE='gateway-nginx'
 BUILT_IMAGES=('daarion-city-federation' 'daarion-dao-governance' 'daarion-element-web' 'daarion-matrix-bridge')
@@ -164,9 +179,6 @@ STEP="(start)"
 STARTED=0
 RELEASE=""
 
-log() {
-    printf '%s deploy[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
-}
 
 on_error() {
     local status=$?
@@ -185,11 +197,6 @@ on_error() {
             "(scripts/rollback.sh puts the previous release's files back)"
     fi
     exit "$status"
-}
-
-step() {
-    STEP="$1/10 ($2)"
-    log "step $STEP"
 }
 
 release_set() {
@@ -304,10 +311,6 @@ backup() {
 }
 
 # --- 5. migrations --------------------------------------------------------------------------------
-psql_exec() {
-    "${DOCKER[@]}" exec -i "$PG_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB" "$@"
-}
-
 migrate() {
     local file base version applied count=0 done_list=""
     STARTED=1  # postgres may be started or recreated here

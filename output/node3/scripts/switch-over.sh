@@ -39,6 +39,7 @@ Environment:
 USAGE
 }
 
+# --- shared by deploy.sh, rollback.sh and switch-over.sh ------------------------------------------
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 read -r -a DOCKER <<< "${DOCKER:-docker}"
 HEALTH_WAIT=${HEALTH_WAIT:-180}
@@ -48,6 +49,15 @@ KEEP_RELEASES=${KEEP_RELEASES:-10}
 NODE='node3'
 GATEWAY_CONTAINER='daarion-gateway-nginx'
 NGINX_CONF='/etc/nginx/nodegen/nginx.conf'
+
+log() {
+    printf '%s switch-over[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
+}
+
+step() {
+    STEP="$1/5 ($2)"
+    log "step $STEP"
+}
 
 compose() {
     local -a files=(-f "$ROOT/docker-compose.all.yml")
@@ -65,6 +75,10 @@ take_lock() {
         log "another deploy, rollback or switch-over holds $ROOT/.locks/deploy.lock; not starting (LOCK_WAIT=$LOCK_WAIT)"
         exit 1
     fi
+}
+
+psql_exec() {
+    "${DOCKER[@]}" exec -i "$PG_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB" "$@"
 }
 
 running() {
@@ -148,6 +162,7 @@ wait_healthy() {
     done
     log "  every service is healthy"
 }
+# --- end of the shared library ---------------------------------------------------------------------
 STOP_TIMEOUT=${STOP_TIMEOUT:-30}
 CONTAINERS=('daarion-city-federation' 'daarion-dao-governance' 'daarion-element-web' 'daarion-gateway-nginx' 'daarion-matrix-bridge' 'daarion-matrix-synapse' 'daarion-nats' 'daarion-postgres' 'daarion-redis')
 DATA_SERVICES=('matrix-synapse' 'nats' 'postgres' 'redis')
@@ -160,9 +175,6 @@ STEP="(start)"
 STOPPED=0
 OLD=""
 
-log() {
-    printf '%s switch-over[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
-}
 
 on_error() {
     local status=$?
@@ -340,7 +352,7 @@ main() {
     cd -- "$ROOT"
     take_lock
     export NODEGEN_DEPLOY_LOCKED="$ROOT"  # deploy.sh below runs under this lock
-    STEP="1 (check)"; log "step $STEP"; check
+    step 1 check; check
     if [[ $yes -ne 1 ]]; then
         if [[ ! -t 0 ]]; then
             log "not switching over without --yes: stdin is not a terminal"
@@ -349,10 +361,10 @@ main() {
         read -r -p "Stop and remove the containers of $OLD and start $NODE's generated stack? [y/N] " answer
         [[ $answer == y || $answer == Y ]] || return 1
     fi
-    STEP="2 (backup)"; log "step $STEP"; backup_old
-    STEP="3 (stop)"; log "step $STEP"; stop_old
-    STEP="4 (database)"; log "step $STEP"; adopt_database "$from"
-    STEP="5 (deploy)"; log "step $STEP"; "$ROOT/scripts/deploy.sh" "${deploy_args[@]}"
+    step 2 backup; backup_old
+    step 3 stop; stop_old
+    step 4 database; adopt_database "$from"
+    step 5 deploy; "$ROOT/scripts/deploy.sh" "${deploy_args[@]}"
     log "switched over from $OLD; its volumes are now this stack's (nothing was deleted)"
 }
 

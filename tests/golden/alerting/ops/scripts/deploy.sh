@@ -35,6 +35,7 @@ Environment:
 USAGE
 }
 
+# --- shared by deploy.sh, rollback.sh and switch-over.sh ------------------------------------------
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 read -r -a DOCKER <<< "${DOCKER:-docker}"
 HEALTH_WAIT=${HEALTH_WAIT:-180}
@@ -46,6 +47,15 @@ GATEWAY_CONTAINER='alert-gateway-nginx'
 NGINX_CONF='/etc/nginx/nodegen/nginx.conf'
 PROMETHEUS_CONTAINER='alert-prometheus'
 ALERTMANAGER_CONTAINER='alert-alertmanager'
+
+log() {
+    printf '%s deploy[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
+}
+
+step() {
+    STEP="$1/8 ($2)"
+    log "step $STEP"
+}
 
 compose() {
     local -a files=(-f "$ROOT/docker-compose.all.yml")
@@ -154,6 +164,7 @@ wait_healthy() {
     done
     log "  every service is healthy"
 }
+# --- end of the shared library ---------------------------------------------------------------------
 ROLE='production'
 GATEWAY_SERVICE='gateway-nginx'
 PROMETHEUS_SERVICE='prometheus'
@@ -170,9 +181,6 @@ STEP="(start)"
 STARTED=0
 RELEASE=""
 
-log() {
-    printf '%s deploy[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
-}
 
 on_error() {
     local status=$?
@@ -191,11 +199,6 @@ on_error() {
             "(scripts/rollback.sh puts the previous release's files back)"
     fi
     exit "$status"
-}
-
-step() {
-    STEP="$1/8 ($2)"
-    log "step $STEP"
 }
 
 release_set() {

@@ -29,6 +29,7 @@ Environment:
 USAGE
 }
 
+# --- shared by deploy.sh, rollback.sh and switch-over.sh ------------------------------------------
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 read -r -a DOCKER <<< "${DOCKER:-docker}"
 HEALTH_WAIT=${HEALTH_WAIT:-180}
@@ -40,6 +41,15 @@ GATEWAY_CONTAINER='alert-gateway-nginx'
 NGINX_CONF='/etc/nginx/nodegen/nginx.conf'
 PROMETHEUS_CONTAINER='alert-prometheus'
 ALERTMANAGER_CONTAINER='alert-alertmanager'
+
+log() {
+    printf '%s rollback[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
+}
+
+step() {
+    STEP="$1/4 ($2)"
+    log "step $STEP"
+}
 
 compose() {
     local -a files=(-f "$ROOT/docker-compose.all.yml")
@@ -148,12 +158,10 @@ wait_healthy() {
     done
     log "  every service is healthy"
 }
+# --- end of the shared library ---------------------------------------------------------------------
 STEP="(start)"
 LAST=""
 
-log() {
-    printf '%s rollback[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
-}
 
 on_error() {
     local status=$?
@@ -164,11 +172,6 @@ on_error() {
     log "FAILED at step $STEP (exit status $status); the steps after it did not run"
     log "the node may be half rolled back: run scripts/rollback.sh again, and check scripts/health-check.sh"
     exit "$status"
-}
-
-step() {
-    STEP="$1/4 ($2)"
-    log "step $STEP"
 }
 
 releases_newest_first() {

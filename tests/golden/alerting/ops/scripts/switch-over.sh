@@ -20,7 +20,7 @@ the generated stack, keeping its data:
   3. stop      the old project's containers, in order: the public entry (publishes 80 or 443: no new requests),
                then the services, then those that keep data in volumes (postgres, redis, nats, ...);
                then they are removed (their volumes stay: nothing here deletes a volume)
-  4. deploy    scripts/deploy.sh (with the DEPLOY-OPTIONs): validation, first release, health, smoke
+  3. deploy    scripts/deploy.sh (with the DEPLOY-OPTIONs): validation, first release, health, smoke
 
 If a step fails after the old stack stopped, the old stack comes back with its own compose file:
   docker compose -p NAME -f <its compose file> up -d     (its volumes were never touched)
@@ -35,6 +35,7 @@ Environment:
 USAGE
 }
 
+# --- shared by deploy.sh, rollback.sh and switch-over.sh ------------------------------------------
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 read -r -a DOCKER <<< "${DOCKER:-docker}"
 HEALTH_WAIT=${HEALTH_WAIT:-180}
@@ -46,6 +47,15 @@ GATEWAY_CONTAINER='alert-gateway-nginx'
 NGINX_CONF='/etc/nginx/nodegen/nginx.conf'
 PROMETHEUS_CONTAINER='alert-prometheus'
 ALERTMANAGER_CONTAINER='alert-alertmanager'
+
+log() {
+    printf '%s switch-over[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
+}
+
+step() {
+    STEP="$1/3 ($2)"
+    log "step $STEP"
+}
 
 compose() {
     local -a files=(-f "$ROOT/docker-compose.all.yml")
@@ -154,6 +164,7 @@ wait_healthy() {
     done
     log "  every service is healthy"
 }
+# --- end of the shared library ---------------------------------------------------------------------
 STOP_TIMEOUT=${STOP_TIMEOUT:-30}
 CONTAINERS=('alert-alertmanager' 'alert-api' 'alert-gateway-nginx' 'alert-grafana' 'alert-prometheus')
 DATA_SERVICES=('alertmanager' 'grafana' 'prometheus')
@@ -163,9 +174,6 @@ STEP="(start)"
 STOPPED=0
 OLD=""
 
-log() {
-    printf '%s switch-over[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
-}
 
 on_error() {
     local status=$?
@@ -291,7 +299,7 @@ main() {
     cd -- "$ROOT"
     take_lock
     export NODEGEN_DEPLOY_LOCKED="$ROOT"  # deploy.sh below runs under this lock
-    STEP="1 (check)"; log "step $STEP"; check
+    step 1 check; check
     if [[ $yes -ne 1 ]]; then
         if [[ ! -t 0 ]]; then
             log "not switching over without --yes: stdin is not a terminal"
@@ -300,9 +308,9 @@ main() {
         read -r -p "Stop and remove the containers of $OLD and start $NODE's generated stack? [y/N] " answer
         [[ $answer == y || $answer == Y ]] || return 1
     fi
-    STEP="3 (stop)"; log "step $STEP"; stop_old
+    step 2 stop; stop_old
     : "$from"
-    STEP="4 (deploy)"; log "step $STEP"; "$ROOT/scripts/deploy.sh" "${deploy_args[@]}"
+    step 3 deploy; "$ROOT/scripts/deploy.sh" "${deploy_args[@]}"
     log "switched over from $OLD; its volumes are now this stack's (nothing was deleted)"
 }
 

@@ -33,6 +33,7 @@ Environment:
 USAGE
 }
 
+# --- shared by deploy.sh, rollback.sh and switch-over.sh ------------------------------------------
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 read -r -a DOCKER <<< "${DOCKER:-docker}"
 HEALTH_WAIT=${HEALTH_WAIT:-180}
@@ -42,6 +43,15 @@ KEEP_RELEASES=${KEEP_RELEASES:-10}
 NODE='solo'
 GATEWAY_CONTAINER='mini-gateway-nginx'
 NGINX_CONF='/etc/nginx/nodegen/nginx.conf'
+
+log() {
+    printf '%s rollback[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
+}
+
+step() {
+    STEP="$1/6 ($2)"
+    log "step $STEP"
+}
 
 compose() {
     local -a files=(-f "$ROOT/docker-compose.all.yml")
@@ -59,6 +69,10 @@ take_lock() {
         log "another deploy, rollback or switch-over holds $ROOT/.locks/deploy.lock; not starting (LOCK_WAIT=$LOCK_WAIT)"
         exit 1
     fi
+}
+
+psql_exec() {
+    "${DOCKER[@]}" exec -i "$PG_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB" "$@"
 }
 
 running() {
@@ -142,6 +156,7 @@ wait_healthy() {
     done
     log "  every service is healthy"
 }
+# --- end of the shared library ---------------------------------------------------------------------
 APPS=('gateway-nginx' 'notes-service')
 PG_CONTAINER='mini-postgres'
 PG_USER='postgres'
@@ -149,9 +164,6 @@ PG_DB='postgres'
 STEP="(start)"
 LAST=""
 
-log() {
-    printf '%s rollback[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
-}
 
 on_error() {
     local status=$?
@@ -162,11 +174,6 @@ on_error() {
     log "FAILED at step $STEP (exit status $status); the steps after it did not run"
     log "the node may be half rolled back: run scripts/rollback.sh again, and check scripts/health-check.sh"
     exit "$status"
-}
-
-step() {
-    STEP="$1/6 ($2)"
-    log "step $STEP"
 }
 
 releases_newest_first() {
@@ -199,10 +206,6 @@ confirm() {
     fi
     read -r -p "$2 [y/N] " answer
     [[ $answer == y || $answer == Y ]]
-}
-
-psql_exec() {
-    "${DOCKER[@]}" exec -i "$PG_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB" "$@"
 }
 
 undo_migrations() {

@@ -35,6 +35,7 @@ Environment:
 USAGE
 }
 
+# --- shared by deploy.sh, rollback.sh and switch-over.sh ------------------------------------------
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 read -r -a DOCKER <<< "${DOCKER:-docker}"
 HEALTH_WAIT=${HEALTH_WAIT:-180}
@@ -44,6 +45,15 @@ KEEP_RELEASES=${KEEP_RELEASES:-10}
 NODE='alpha'
 GATEWAY_CONTAINER='multi-gateway-nginx'
 NGINX_CONF='/etc/nginx/nodegen/nginx.conf'
+
+log() {
+    printf '%s deploy[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
+}
+
+step() {
+    STEP="$1/8 ($2)"
+    log "step $STEP"
+}
 
 compose() {
     local -a files=(-f "$ROOT/docker-compose.all.yml")
@@ -144,6 +154,7 @@ wait_healthy() {
     done
     log "  every service is healthy"
 }
+# --- end of the shared library ---------------------------------------------------------------------
 ROLE='production'
 GATEWAY_SERVICE='gateway-nginx'
 BUILT_IMAGES=('multi-admin-ui' 'multi-chat-service')
@@ -159,9 +170,6 @@ STEP="(start)"
 STARTED=0
 RELEASE=""
 
-log() {
-    printf '%s deploy[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
-}
 
 on_error() {
     local status=$?
@@ -180,11 +188,6 @@ on_error() {
             "(scripts/rollback.sh puts the previous release's files back)"
     fi
     exit "$status"
-}
-
-step() {
-    STEP="$1/8 ($2)"
-    log "step $STEP"
 }
 
 release_set() {
