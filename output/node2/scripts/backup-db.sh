@@ -16,7 +16,7 @@ Database Standards write it, into backups/daarion_memory_YYYYMMDD_HHMMSS.sql (UT
 and recreates objects, so it restores over an existing database), prints the new file's path,
 then prunes: it keeps the newest backup of each of the last 7 days that have one and of each
 of the last 4 ISO weeks, and deletes the other backups.
-This node receives the backups of node1, node3 in backups/received/<node>/;
+This node is the fleet's backup node: the other nodes ship theirs to backups/received/<node>/;
 --prune-received applies the same retention there.
 scripts/backup-db.cron runs it on schedule (0 3 * * *, UTC). One backup at a time
 (.locks/backup.lock). Every run writes METRICS_DIR/nodegen_backup.prom (node exporter's textfile
