@@ -681,7 +681,8 @@ def test_schema_did_you_mean_at_every_depth(tmp_path: Path, fleet: str, node: st
 
 def test_schema_unknown_key_lists_allowed(tmp_path: Path) -> None:
     check(tmp_path, f"{N}:8:1: error[schema] unknown key 'zzz' in top level; allowed: address, adopt_volumes, "
-          "dev_overrides, domain, gateway, name, node, role, services, uptime, uses, visibility", node=NODE + "zzz: 1\n")
+          "dev_overrides, domain, gateway, name, node, role, services, uptime, uses, visibility",
+          node=NODE + "zzz: 1\n")
 
 
 def test_schema_missing_key(tmp_path: Path) -> None:
