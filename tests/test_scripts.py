@@ -172,8 +172,10 @@ class Node:
             "STUB_RSYNC_LOG": str(stubs / "rsync.log"),
             "STUB_RSYNC_DEST": str(stubs / "shipped"),
             "METRICS_DIR": str(root / "metrics"),
+            "CRON_DIR": str(stubs / "cron.d"),  # never the machine's /etc/cron.d
         }
         (stubs / "shipped").mkdir(exist_ok=True)
+        (stubs / "cron.d").mkdir(exist_ok=True)
 
     def run(self, script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["bash", str(self.root / "scripts" / script), *args], capture_output=True, text=True,
