@@ -144,18 +144,23 @@ def health(n: NodeFiles) -> Item:
     data = n.yaml(compose.PATH) or {}
     services = data.get("services") if isinstance(data, dict) else None
     services = services if isinstance(services, dict) else {}
-    built = 0
+    built = scraped = 0
     for svc in n.view.services:
-        test = (services.get(svc.name) or {}).get("healthcheck", {}).get("test")
-        if not test:
+        check = (services.get(svc.name) or {}).get("healthcheck", {})
+        test = check.get("test")
+        if svc.health_test == ("NONE",) and svc.metrics and check.get("disable") is True:
+            scraped += 1  # no probe binary in the image: Prometheus' `up` is its health check
+        elif not test:
             item.fail(f"{svc.name}: no healthcheck")
         elif svc.build and f"{svc.health_path}" not in " ".join(map(str, test)):
             item.fail(f"{svc.name}: its healthcheck does not probe GET {svc.health_path}")
         elif svc.build:
             built += 1
     if item.ok:
-        item.evidence.append(f"{len(n.view.services)} healthchecks; {built} services we build probe GET /health; "
-                             "scripts/health-check.sh runs them all")
+        item.evidence.append(f"{len(n.view.services) - scraped} healthchecks; {built} services we build probe GET "
+                             f"/health; scripts/health-check.sh runs them all"
+                             + (f"; {scraped} exporters without a probe binary are checked by Prometheus' up"
+                                if scraped else ""))
     return item
 
 
@@ -190,6 +195,79 @@ def metrics(n: NodeFiles) -> Item:
         rules = ", ".join(f"output/{node}/{alerts.PATH}" for node in scrapers)
         item.evidence.append(f"{len(wanted)} services expose /metrics, scraped by the Prometheus of "
                              f"{', '.join(scrapers)}; alert rules in {rules}")
+    return item
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What the fleet's Prometheus configs on disk watch: scrape targets, probes, alert delivery."""
+
+    scraped: frozenset[tuple[str, str]]  # (node, service label)
+    probed: frozenset[tuple[str, str, str]]  # (job, node, url)
+    alerting: frozenset[str]  # nodes whose Prometheus sends alerts to an Alertmanager
+
+
+def _watch(fleet: Fleet) -> Watch:
+    scraped: set[tuple[str, str]] = set()
+    probed: set[tuple[str, str, str]] = set()
+    alerting: set[str] = set()
+    output = fleet.workspace.output_dir
+    for config in sorted(output.glob(f"*/{prometheus.CONFIG}")):
+        try:
+            data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        if data.get("alerting"):
+            alerting.add(config.relative_to(output).parts[0])
+        for job in data.get("scrape_configs") or []:
+            name = str(job.get("job_name"))
+            for static in job.get("static_configs") or []:
+                labels = static.get("labels") or {}
+                node = str(labels.get("node"))
+                if name.startswith("probe-"):
+                    probed.update((name, node, str(t)) for t in static.get("targets") or [])
+                else:
+                    scraped.add((node, str(labels.get("service"))))
+    return Watch(frozenset(scraped), frozenset(probed), frozenset(alerting))
+
+
+def coverage(n: NodeFiles) -> Item:
+    """Which of the node's services, its host, its certificate and its public routes a Prometheus watches."""
+    item = Item("monitoring coverage")
+    w = _watch(n.fleet)
+    v = n.view
+    watched: list[str] = []
+    exporters = {s.exporter_of: s for s in v.services if s.exporter_of is not None}
+    direct = [s.name for s in v.services if s.metrics and (v.id, s.short) in w.scraped]
+    via = [f"{s.name} (through {exporters[s.name].name})" for s in v.services
+           if not s.metrics and s.name in exporters and (v.id, exporters[s.name].short) in w.scraped]
+    for s in v.services:
+        if s.name not in direct and not any(x.startswith(s.name + " ") for x in via):
+            item.fail(f"service {s.name}: not watched (no metrics scraped, no exporter beside it)")
+    watched.append(f"{len(direct) + len(via)} of {len(v.services)} services"
+                   + (f", {', '.join(via)}" if via else ""))
+    host = exporters.get("*")
+    if host is not None and (v.id, host.short) in w.scraped:
+        watched.append(f"host ({host.name})")
+    else:
+        item.fail("host: not watched (no node exporter scraped)")
+    gw = v.gateway_service
+    cert = [url for job, node, url in w.probed if job == "probe-gateways" and node == v.id]
+    if cert:
+        watched.append(f"certificate of {v.domain} ({cert[0]})")
+    else:
+        item.fail(f"certificate of {v.domain}: not watched (no blackbox probe of {gw.name})")
+    routes = {url for job, node, url in w.probed if job == "probe-routes" and node == v.id}
+    missing = [s.route for s in v.routed if not any(f"/api/{s.route}/" in url for url in routes)]
+    for route in missing:
+        item.fail(f"route /api/{route}/: not probed from outside")
+    if v.routed and not missing:
+        watched.append(f"{len(v.routed)} public routes probed")
+    if w.alerting:
+        watched.append(f"alerts sent to Alertmanager by the Prometheus of {', '.join(sorted(w.alerting))}")
+    else:
+        item.fail("alerts: no Prometheus of the fleet sends them to an Alertmanager")
+    item.evidence[:0] = ["watched: " + ", ".join(watched)]
     return item
 
 
@@ -339,7 +417,7 @@ def docs_current(n: NodeFiles) -> Item:
 
 
 CHECKLIST: tuple[Callable[[NodeFiles], Item], ...] = (
-    layout, compose_services, health, metrics, backup, rollback, gateway_tls, env_not_in_git, docs_current,
+    layout, compose_services, health, metrics, coverage, backup, rollback, gateway_tls, env_not_in_git, docs_current,
 )
 
 

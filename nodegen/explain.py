@@ -33,7 +33,7 @@ EXPLANATIONS: dict[str, Explanation] = {
                         "error[file] node1.yaml and node1.yml both exist; keep one"),
     "yaml": Explanation("— (nodegen's input)", "each key once; plain YAML 1.2, no custom tags or merge keys",
                         Example(F, "    port: 7002\n", "    port: 7002\n    port: 7003\n",
-                                "error[yaml] duplicate key 'port' (first defined at line 226)")),
+                                "error[yaml] duplicate key 'port' (first defined at line 330)")),
     "schema": Explanation("— (the manifest format, docs/manifests.md)", "use a key and value the format knows; "
                           "the hint names the closest one",
                           Example(N2, "role: dev", "role: devl", "error[schema] role: input should be "
@@ -47,7 +47,7 @@ EXPLANATIONS: dict[str, Explanation] = {
         "Стандартні Порти; Consistency First (однакова структура портів)", "take the next free port the message names",
         Example(F, "    port: 7002\n", "    port: 7001\n",
                 "error[port-conflict] agents-service: port 7001 is already used by city-service "
-                "(nodes/fleet.yaml:209:11); the next free mvp port is 7007 (nodegen ports --next mvp)")),
+                "(nodes/fleet.yaml:313:11); the next free mvp port is 7007 (nodegen ports --next mvp)")),
     "name-format": Explanation(
         "Docker Standards → Naming Convention (<project>-<service>, <project>_net, <service>_data), Labels",
         "lowercase ASCII names", Example(F, "project: daarion", "project: DAARION",
@@ -115,6 +115,31 @@ EXPLANATIONS: dict[str, Explanation] = {
         Example(N1, "address: 10.0.0.1\n", "address: 10.0.0.1\ngateway: {load_balancers: [0.0.0.0/1]}\n",
                 "error[client-identity] load balancer '0.0.0.0/1' is wider than /8: it would trust most of the "
                 "internet")),
+    "cluster": Explanation(
+        "Phase SCALE (horizontal scaling): only stateless services scale out",
+        "keep replicas 1 on data services and the gateway; scale the services in front of them",
+        Example(F, "    image: postgres:15.20-alpine\n",
+                "    image: postgres:15.20-alpine\n    cluster: {replicas: 2}\n",
+                "error[cluster] postgres: a service with a data volume runs one replica "
+                "(two would share /var/lib/postgresql/data)")),
+    "cluster-image": Explanation(
+        "Docker Standards (pinned images); Phase SCALE (docs/scale.md): a cluster engine cannot build",
+        "push the image from CI and give it as cluster.image, pinned to a version tag",
+        Example(F, "    cluster: {image: registry.daarion.city/router:1.0.0}  # pushed by CI; the Swarm target "
+                "cannot build\n", "",
+                "error[cluster-image] router: Swarm cannot build 'services/router'; give cluster.image, "
+                "the pushed and pinned image of this service")),
+    "swarm-name": Explanation(
+        "Docker Standards → Naming Convention; Swarm's 63-character service names",
+        "shorten the project, node or service name",
+        "a 31-letter project with node1 and a 32-letter service: error[swarm-name] <service>: Swarm service "
+        "'<project>_node1-<service>' is longer than 63 characters"),
+    "swarm-publish": Explanation(
+        "Security Standards → Network Isolation (only the gateway publishes)",
+        "use the service via: gateway while the fleet lists the Swarm target",
+        Example(N1, "  web-search: node2\n", "  web-search: {node: node2, via: private}\n",
+                "error[swarm-publish] web-search: via: private publishes on node2's private address, which "
+                "Swarm cannot bind alone; use via: gateway for the Swarm target")),
     "compose-version": Explanation("Docker Standards (Compose v2 calls the key obsolete)", "delete the version: line",
                                    'a compose file that starts with version: "3.8"'),
     "image-minimum": Explanation("Security Standards; docs/decisions.md (the minimum patch release of each image)",

@@ -15,6 +15,8 @@ SCHEMA_LINE = "# yaml-language-server: $schema=../schema/nodegen.schema.json\n"
 # The services the minimal preset keeps from the catalog: the gateway every node needs, and a cache.
 MINIMAL = ("redis", "gateway-nginx")
 
+MINIMAL_TABLES = "  port_tables: {multimodal: Multimodal Services}"
+
 GITIGNORE = """\
 # Secrets never go to Git: real env files, TLS private keys and certificates, database backups.
 .env
@@ -56,8 +58,14 @@ def fleet_text(project: str, domain: str, preset: str) -> str:
     text = re.sub(r"(?m)^  node_root: .*$", f"  node_root: /opt/{project}", text, count=1)
     text = re.sub(r"(?m)^# The DAARION fleet.*$", f"# The {project} fleet: what every node shares, and the catalog "
                   "of the standard's services.", text, count=1)
+    # Which node keeps the others' backups is the new fleet's choice (the daarion fleet ships them to node2).
+    text = re.sub(r", ship_to: [a-z0-9-]+", "", text, count=1)
     if preset == "minimal":
         text = _services_block(text, MINIMAL)
+        # The daarion headings name that fleet's nodes; a new fleet gets the plain ones.
+        text = re.sub(r"(?m)^(  node_root: .*)$", r"\1\n" + MINIMAL_TABLES, text, count=1)
+        # No Prometheus, hence no Alertmanager beside it (the catalog keeps no alertmanager entry).
+        text = re.sub(r"(?m)^alertmanager: true$", "alertmanager: false", text, count=1)
     return text
 
 

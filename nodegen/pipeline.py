@@ -6,11 +6,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from nodegen.checksums import Files
+from nodegen.checksums import SUM_FILE, Files, sum_lines
 from nodegen.errors import ProblemsFound, UsageError
 from nodegen.load.manifests import Manifests, load_manifests
 from nodegen.problems import Problem
 from nodegen.rules.checks import validate
+from nodegen.rules.cluster import target_problems
 from nodegen.view.resolve import FleetView, NodeView, resolve_fleet
 from nodegen.workspace import Workspace
 
@@ -25,6 +26,7 @@ class Fleet:
     resolved: FleetView
     errors: list[Problem] = field(default_factory=list)  # of the rules the loader was told to tolerate
     _templates_ready: bool = field(default=False, repr=False)
+    _rendered: dict[str, Files] = field(default_factory=dict, repr=False)
 
     @property
     def node_ids(self) -> list[str]:
@@ -49,8 +51,30 @@ class Fleet:
     def render(self, node_id: str) -> Files:
         from nodegen.targets import render_node
 
-        self._prepare_templates()
-        return render_node(self.view(node_id))
+        if node_id not in self._rendered:  # a cluster target renders from every node's files again
+            self._prepare_templates()
+            self._rendered[node_id] = render_node(self.view(node_id))
+        return self._rendered[node_id]
+
+    def targets(self, extra: tuple[str, ...] = ()) -> list[str]:
+        """The cluster targets to cover: fleet.yaml's `targets`, those already in output/, and extra."""
+        from nodegen.targets import CLUSTER_TARGETS
+
+        out = self.workspace.output_dir
+        present = {t for t in CLUSTER_TARGETS if (out / t / SUM_FILE).is_file()}
+        return sorted({*self.manifests.fleet.targets, *present, *extra})
+
+    def render_target(self, name: str) -> Files:
+        """output/<name>/ of a cluster target, or ProblemsFound when the fleet cannot run there."""
+        from nodegen.targets import CLUSTER_TARGETS
+        from nodegen.templating import header_lines
+
+        problems = target_problems(self.manifests, [name])
+        if any(p.is_error for p in problems):
+            raise ProblemsFound(problems)
+        files = CLUSTER_TARGETS[name].render(self.resolved, {n: self.render(n) for n in self.node_ids})
+        files[SUM_FILE] = header_lines(self.resolved.sources, f"nodegen render --target {name}") + sum_lines(files)
+        return dict(sorted(files.items()))
 
     def render_root(self) -> Files:
         """The fleet-wide files directly in output/ (FLEET.md), with their checksum file."""
@@ -153,6 +177,8 @@ def load_fleet(ws: Workspace, *, tolerate: tuple[str, ...] = ()) -> Fleet:
     # The rules run on whatever loaded, so one broken node manifest does not hide the fleet's other problems.
     if manifests is not None:
         problems.extend(validate(manifests))
+        if not any(p.is_error for p in problems):  # the listed cluster targets' own rules
+            problems.extend(target_problems(manifests))
     errors = [p for p in problems if p.is_error]
     if manifests is None or any(p.rule not in tolerate for p in errors):
         raise ProblemsFound(problems)

@@ -41,6 +41,10 @@ CLASS_RANGE = {"mvp": "mvp", "utility": "utility", "multimodal": "utility", "dag
 # The receivers' webhook URLs, handed to Alertmanager as files (targets/alertmanager.py routes to them).
 ALERTMANAGER_RECEIVER_ENV = ("ALERTMANAGER_PAGE_WEBHOOK_URL", "ALERTMANAGER_NOTIFY_WEBHOOK_URL")
 ALERTMANAGER = "alertmanager"  # the catalog service `alertmanager: true` places beside Prometheus
+# With telegram_chat_id: the bot token, read by Alertmanager's native receiver from a file (bot_token_file).
+TELEGRAM_TOKEN_ENV = "ALERTMANAGER_TELEGRAM_BOT_TOKEN"
+# The gateway's stub_status listener (nginx-exporter's --nginx.scrape-uri in the catalog names it).
+GATEWAY_STATUS_PORT = 8081
 PROMETHEUS = "prometheus"
 
 

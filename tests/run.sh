@@ -11,11 +11,13 @@ cd "$(dirname "$0")/.."
 # nginx and other daemons live in /usr/sbin, which is not on a login user's PATH.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-apt_packages=(nginx prometheus prometheus-alertmanager dnsmasq-base openssl iproute2 util-linux python3-venv)
+apt_packages=(nginx prometheus prometheus-alertmanager prometheus-blackbox-exporter dnsmasq-base openssl iproute2
+              util-linux python3-venv)
 missing=()
 command -v nginx >/dev/null || missing+=(nginx)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+command -v prometheus-blackbox-exporter >/dev/null || missing+=(prometheus-blackbox-exporter)
 command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v unshare >/dev/null || missing+=(util-linux)
@@ -39,7 +41,7 @@ if [ ${#missing[@]} -gt 0 ]; then
         DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
             "${apt_packages[@]}" >/dev/null
         # The packages' own services are not wanted: tests start their own servers on 127.0.0.1.
-        for svc in nginx prometheus prometheus-alertmanager prometheus-node-exporter; do
+        for svc in nginx prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter; do
             "${sudo[@]}" service "$svc" stop >/dev/null 2>&1 || true
         done
     fi

@@ -27,7 +27,7 @@ def test_a_hit_answers_without_rendering(clean: Path, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr("nodegen.pipeline.load_fleet", no_render)
     result = invoke("-C", str(clean), "check")
-    assert result.code == 0 and result.stdout == "ok: output/ is current for node1, node2, node3\n"
+    assert result.code == 0 and result.stdout == "ok: output/ is current for kubernetes, node1, node2, node3, swarm\n"
 
 
 @pytest.mark.parametrize("change", ["edit", "delete", "add", "chmod", "fleet-file"])

@@ -66,7 +66,16 @@ def test_router_gets_node2_multimodal_addresses_from_the_manifests() -> None:
         assert upstream in nginx
 
 
+def without_swarm(ws: Path) -> None:
+    """The workspace's fleet without the Swarm target."""
+    fleet = ws / "nodes" / "fleet.yaml"
+    text = fleet.read_text(encoding="utf-8")
+    assert "\ntargets: [swarm, kubernetes]" in text
+    fleet.write_text(text.replace("\ntargets: [swarm, kubernetes]", "\ntargets: [kubernetes]"), encoding="utf-8")
+
+
 def test_private_use_binds_the_serving_node_private_address_only(workspace: Path) -> None:
+    without_swarm(workspace)  # via: private cannot be expressed in Swarm (error[swarm-publish])
     edit(workspace / "nodes" / "node1.yaml", "  web-search: node2\n", "  web-search: {node: node2, via: private}\n")
     router = compose(rendered(workspace, "node1"))["services"]["router"]["environment"]
     assert router["WEB_SEARCH_URL"] == "http://10.0.0.2:8897"
@@ -139,6 +148,7 @@ def test_a_fallback_goes_through_a_gateway_local_route(workspace: Path) -> None:
 
 
 def test_a_private_fallback_node_binds_its_private_address_and_needs_no_tls(workspace: Path) -> None:
+    without_swarm(workspace)  # via: private cannot be expressed in Swarm (error[swarm-publish])
     edit(workspace / "nodes" / "node1.yaml", "  ocr-service: node2\n",
          "  ocr-service: {node: node2, fallback: node3, via: private}\n")
     edit(workspace / "nodes" / "node3.yaml", "  - dao-governance\n", "  - dao-governance\n  - ocr-service\n")
@@ -181,8 +191,10 @@ def test_prometheus_scrapes_every_node_with_node_role_and_uptime_labels() -> Non
         job = found[f"node2/{service}"]
         assert (job["scheme"], job["metrics_path"], job["tls_config"]) == (
             "https", f"/metrics/{service}", {"server_name": "node2.daarion.city"})
+        # network: public (the shipped fleet): through node2's gateway at its domain, with a credential
+        assert job["basic_auth"] == {"username": "prometheus", "password_file": "/run/secrets/metrics_scrape_password"}
         (target,) = job["static_configs"]
-        assert target["targets"] == ["10.0.0.2:443"]
+        assert target["targets"] == ["node2.daarion.city:443"]
         assert {k: target["labels"][k] for k in ("service", "node", "role", "uptime")} == {
             "service": short, "node": "node2", "role": "dev", "uptime": "on-demand"}
     assert found["node3/matrix-synapse"]["static_configs"][0]["labels"]["uptime"] == "24/7"
@@ -192,12 +204,33 @@ def test_prometheus_scrapes_every_node_with_node_role_and_uptime_labels() -> Non
 
 
 def test_scraped_nodes_answer_metrics_on_their_gateway_to_the_prometheus_node_only() -> None:
-    nginx = rendered(ROOT, "node2")["infra/nginx/nginx.conf"]
+    node2 = rendered(ROOT, "node2")
+    nginx = node2["infra/nginx/nginx.conf"]
     block = nginx[nginx.index("location = /metrics/stt-service {"):]
     block = block[:block.index("}")]
-    assert "allow 10.0.0.1;\n            deny all;" in block
+    assert 'auth_basic "metrics";\n            auth_basic_user_file /run/secrets/metrics_htpasswd;' in block
+    assert "allow " not in block  # over the public network the scraper's address is not known
     assert "set $upstream_stt_service stt-service:8895;" in block and "rewrite ^ /metrics break;" in block
-    assert "location = /metrics/" not in rendered(ROOT, "node1")["infra/nginx/nginx.conf"]  # nobody scrapes node1
+    compose = yaml.safe_load(node2["docker-compose.all.yml"])
+    assert compose["services"]["gateway-nginx"]["secrets"] == ["metrics_htpasswd"]
+    node1 = rendered(ROOT, "node1")
+    assert "location = /metrics/" not in node1["infra/nginx/nginx.conf"]  # nobody scrapes node1
+    assert "metrics_htpasswd" not in node1["docker-compose.all.yml"]
+    assert yaml.safe_load(node1["docker-compose.all.yml"])["services"]["prometheus"]["secrets"] == [
+        "metrics_scrape_password"]
+
+
+def test_over_wireguard_prometheus_scrapes_private_addresses_allowed_by_address(workspace: Path) -> None:
+    edit(workspace / "nodes" / "fleet.yaml", "network: public", "network: wireguard")
+    found = jobs(rendered(workspace, "node1"))
+    job = found["node2/stt-service"]
+    assert job["static_configs"][0]["targets"] == ["10.0.0.2:443"] and "basic_auth" not in job
+    assert job["tls_config"] == {"server_name": "node2.daarion.city"}
+    node2 = rendered(workspace, "node2")
+    nginx = node2["infra/nginx/nginx.conf"]
+    block = nginx[nginx.index("location = /metrics/stt-service {"):]
+    assert "allow 10.0.0.1;\n            deny all;" in block[:block.index("}")]
+    assert "auth_basic" not in nginx and "metrics_htpasswd" not in node2["docker-compose.all.yml"]
 
 
 # --- graph and docs --------------------------------------------------------------------------------------
@@ -231,7 +264,7 @@ def test_docs_are_checked_like_every_rendered_file(workspace: Path) -> None:
     check = invoke("-C", str(workspace), "check")
     assert check.code == 1
     assert "output/FLEET.md: stale\n" in check.stderr
-    assert "node1/infra/prometheus/prometheus.yml: stale\n" in check.stderr  # node1 scrapes node2 at its address
+    assert "node2/docs/INFRASTRUCTURE.md: stale\n" in check.stderr  # node2's own docs show its address
     diff = invoke("-C", str(workspace), "diff", "--all")
     assert "+| node2 | НОДА2 | dev | on-demand | `node2.daarion.city` | `10.0.0.22` |" in diff.stdout
     assert invoke("-C", str(workspace), "render", "--all").code == 0

@@ -139,7 +139,7 @@ def test_json_documents_for_nodes_ports_audit_and_check(done: Path) -> None:
     assert json.loads(ng(done, "--format", "json", "ports", "--next", "mvp").stdout) == {"class": "mvp", "port": 7007}
     audit = ng(done, "--format", "json", "audit", "node1")
     doc = json.loads(audit.stdout)
-    assert (doc["node"], doc["total"]) == ("node1", 9)
+    assert (doc["node"], doc["total"]) == ("node1", 10)
     assert [i["title"] for i in doc["items"] if not i["ok"]] == [".env not in Git"]
     check = json.loads(ng(done, "--format", "json", "check").stdout)
     assert check == {"clean": True, "nodes": ["node1", "node2", "node3"], "files": [], "hand_edits": []}

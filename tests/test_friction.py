@@ -275,7 +275,7 @@ def test_the_add_a_node_walkthrough_works_as_written(done: Path) -> None:
         assert all(line in new for line in old)
     audit = ng(done, "audit", "node4")
     assert audit.code == 0, audit.stdout
-    assert "9 of 9 items pass" in audit.stdout
+    assert "10 of 10 items pass" in audit.stdout
     for claim in ("exactly one gateway service", "infra/nginx/certs/fullchain.pem", "`on-demand`", "`dev`"):
         assert claim in page
 

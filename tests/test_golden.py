@@ -46,7 +46,9 @@ def test_fixture_fleets_cover_what_they_are_for() -> None:
     minimal = render_fleet("minimal")
     assert sorted({rel.split("/")[0] for rel in minimal}) == ["solo"]
     multi = render_fleet("multi")
-    assert sorted({rel.split("/")[0] for rel in multi}) == ["alpha", "beta"]
+    assert sorted({rel.split("/")[0] for rel in multi}) == ["alpha", "beta", "kubernetes", "swarm"]
+    stack = multi["swarm/stack.yml"]
+    assert "  beta-search-service:\n    image: \"registry.multi.example/search-service:1.0.4\"" in stack
     assert 'SEARCH_SERVICE_URL: "https://beta.multi.example:8443/api/search"' in multi["alpha/docker-compose.all.yml"]
     assert "location ~ ^/ws/chat/(presence|rooms)(/.*)?$ {" in multi["alpha/infra/nginx/nginx.conf"]
     assert '"127.0.0.1:18080:8080/tcp"' in multi["beta/docker-compose.all.yml"]

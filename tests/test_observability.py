@@ -57,31 +57,94 @@ def rules(path: Path) -> list[dict[str, Any]]:
     return [r for g in load(path)["groups"] for r in g["rules"]]
 
 
+SHIPPED_ALERTS = [
+    "BackupFailed", "BackupMetricMissing", "BackupTooOld", "CertificateExpiresCritical", "CertificateExpiresSoon",
+    "DependencyUnhealthy", "DiskSpaceLow", "HighErrorRatio", "HighLatencyP95", "MemoryPressure", "NodeUnreachable",
+    "PostgresDown", "PostgresTooManyConnections", "PrometheusConfigReloadFailed", "PrometheusNotificationsFailing",
+    "PrometheusRuleFailures", "PrometheusScrapeFailures", "PublicProbeFailed", "RedisDown", "ServiceDown",
+    "TooManyActiveConnections",
+]
+
+
+def alert_rules(path: Path) -> list[dict[str, Any]]:
+    return [r for r in rules(path) if "alert" in r]
+
+
 def test_alert_rules_cover_the_standard() -> None:
-    found = rules(ALERTS)
-    names = sorted({r["alert"] for r in found})
-    assert names == ["BackupFailed", "BackupNotShipped", "BackupTooOld", "CertificateExpiresSoon",
-                     "CertificateExpiresVerySoon", "CertificateSelfSigned", "DependencyUnhealthy", "HighErrorRatio",
-                     "HighLatencyP95", "ServiceDown", "TooManyActiveConnections"]
+    found = alert_rules(ALERTS)
+    assert sorted({r["alert"] for r in found}) == SHIPPED_ALERTS
     for r in found:
+        if r["alert"] == "BackupMetricMissing":  # one per node with PostgreSQL, its severity from that node
+            assert r["labels"]["severity"] == ("info" if r["labels"]["node"] == "node2" else "warning")
+            continue
         paging = 'uptime!="on-demand"' in r["expr"]
         assert paging != ('uptime="on-demand"' in r["expr"]), r["expr"]
         if not paging:
             assert r["labels"]["severity"] == "info", r  # on-demand nodes never page
-    metrics = " ".join(r["expr"] for r in found)
-    for metric in ("up{", "service_health{", "http_requests_total{", "http_request_duration_seconds_bucket{",
-                   "active_connections{", "nodegen_backup_last_success_timestamp_seconds{",
-                   "nodegen_certificate_expiry_timestamp_seconds{"):
-        assert metric in metrics
+        assert r["labels"]["severity"] in ("critical", "warning", "info")
+        assert r["annotations"]["summary"] and r["annotations"]["description"]
+    metrics = " ".join(r["expr"] for r in rules(ALERTS))
+    for metric in ("up{", "service_health{", "http_requests_total", "http_request_duration_seconds_bucket",
+                   "active_connections{", "node_filesystem_avail_bytes", "node_memory_MemAvailable_bytes",
+                   "pg_up{", "pg_stat_activity_count", "redis_up{", "probe_success{", "probe_ssl_earliest_cert_expiry",
+                   "nodegen_backup_last_success_timestamp_seconds", "prometheus_rule_evaluation_failures_total"):
+        assert metric in metrics, metric
     prometheus = load(NODE1 / "infra" / "prometheus" / "prometheus.yml")
     assert prometheus["rule_files"] == ["alerts.yml"]
+
+
+def test_recording_rules_feed_the_guarded_alerts() -> None:
+    found = rules(ALERTS)
+    records = {r["record"]: r["expr"] for r in found if "record" in r}
+    assert set(records) == {
+        "service:http_requests:rate5m", "service:http_errors:rate5m", "service:http_error_ratio:rate5m",
+        "service:http_request_duration_seconds:p95_5m", "instance:node_filesystem_avail:ratio",
+        "instance:node_memory_available:ratio", "instance:pg_connections:ratio"}
+    by_name = {r["alert"]: r["expr"] for r in alert_rules(ALERTS) if 'uptime!="on-demand"' in r["expr"]}
+    # The minimum-traffic guard: a handful of requests never pages.
+    assert by_name["HighErrorRatio"] == ('service:http_error_ratio:rate5m{uptime!="on-demand"} > 0.05 and '
+                                         'service:http_requests:rate5m{uptime!="on-demand"} >= 0.1')
+    assert by_name["HighLatencyP95"].endswith('and service:http_requests:rate5m{uptime!="on-demand"} >= 0.1')
+
+
+def test_every_alert_links_its_rendered_runbook() -> None:
+    runbooks = NODE1 / "docs" / "runbooks"
+    assert sorted(p.stem for p in runbooks.glob("*.md")) == SHIPPED_ALERTS
+    for r in alert_rules(ALERTS):
+        url = r["annotations"]["runbook_url"]
+        assert url == f"file:///opt/microdao-daarion/docs/runbooks/{r['alert']}.md"
+        text = (runbooks / f"{r['alert']}.md").read_text(encoding="utf-8")
+        assert text.splitlines()[1] == f"# {r['alert']}"
+        assert r["expr"] in text  # the runbook shows the rule it explains
+    for node in ("node2", "node3"):
+        assert not (OUTPUT / node / "docs" / "runbooks").exists()
+
+
+def unit_tested_alerts() -> tuple[set[str], set[str]]:
+    """(alerts some promtool test expects to fire, alerts some test expects to stay silent) on node1."""
+    fired: set[str] = set()
+    silent: set[str] = set()
+    for path in PROMTOOL_TESTS:
+        data = load(path)
+        if not any("output/node1/" in f for f in data["rule_files"]):
+            continue
+        for case in (c for t in data["tests"] for c in t.get("alert_rule_test", [])):
+            (fired if case.get("exp_alerts") else silent).add(case["alertname"])
+    return fired, silent
+
+
+def test_every_generated_alert_has_unit_tests_that_fire_and_stay_silent() -> None:
+    fired, silent = unit_tested_alerts()
+    names = set(SHIPPED_ALERTS)
+    assert names - fired == set(), "alerts no promtool test makes fire"
+    assert names - silent == set(), "alerts no promtool test keeps silent"
 
 
 @pytest.mark.tools
 def test_promtool_checks_the_rules() -> None:
     proc = run(tool("promtool"), "check", "rules", str(ALERTS))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 22 rules found" in proc.stdout
+    assert f"SUCCESS: {len(rules(ALERTS))} rules found" in proc.stdout
 
 
 @pytest.mark.tools
@@ -119,6 +182,7 @@ tests:
             exp_annotations:
               summary: "a on node1: 5xx responses above 20%"
               description: 30% of requests failed with 5xx over 5m.
+              runbook_url: file:///opt/microdao-daarion/docs/runbooks/HighErrorRatio.md
       - eval_time: 4m
         alertname: ServiceDown
         exp_alerts: []
@@ -129,6 +193,7 @@ tests:
             exp_annotations:
               summary: b on node1 is down
               description: Prometheus could not scrape b:7001 for 5m.
+              runbook_url: file:///opt/microdao-daarion/docs/runbooks/ServiceDown.md
 """
 
 
@@ -149,24 +214,33 @@ def test_prometheus_on_an_on_demand_node_never_pages(workspace: Path) -> None:
     node1 = workspace / "nodes" / "node1.yaml"
     node1.write_text(node1.read_text(encoding="utf-8").replace("uptime: 24/7", "uptime: on-demand"),
                      encoding="utf-8")
-    found = rules(render(workspace) / "infra" / "prometheus" / "alerts.yml")
-    assert len(found) == 11  # five of the standard's metrics, six of the operations scripts'
+    found = alert_rules(render(workspace) / "infra" / "prometheus" / "alerts.yml")
+    assert sorted({r["alert"] for r in found}) == SHIPPED_ALERTS
+    assert len(found) == len(SHIPPED_ALERTS) + 2  # one variant each; BackupMetricMissing for 3 nodes
     assert {r["labels"]["severity"] for r in found} == {"info"}
     assert not any(re.search(r"uptime!?=", r["expr"]) for r in found)
 
 
 # --- Alertmanager (Phase MONITOR) -----------------------------------------------------------------------
 
-def test_shipped_fleet_keeps_alertmanager_off() -> None:
-    assert not (NODE1 / "infra" / "alertmanager").exists()
-    assert "alerting" not in load(NODE1 / "infra" / "prometheus" / "prometheus.yml")
-    assert "alertmanager:" not in (NODE1 / "docker-compose.all.yml").read_text(encoding="utf-8")
+def test_shipped_fleet_runs_alertmanager_beside_prometheus_only() -> None:
+    assert (NODE1 / "infra" / "alertmanager" / "alertmanager.yml").is_file()
+    assert "alerting" in load(NODE1 / "infra" / "prometheus" / "prometheus.yml")
+    for node in ("node2", "node3"):
+        assert "alertmanager" not in load(OUTPUT / node / "docker-compose.all.yml")["services"]
+
+
+def test_alertmanager_switch_off_removes_it(workspace: Path) -> None:
+    set_fleet(workspace, "alertmanager: true", "alertmanager: false")
+    out = render(workspace)
+    assert not (out / "infra" / "alertmanager").exists()
+    assert "alerting" not in load(out / "infra" / "prometheus" / "prometheus.yml")
+    assert "alertmanager" not in load(out / "docker-compose.all.yml")["services"]
 
 
 @pytest.fixture
 def monitored(workspace: Path) -> Path:
-    """The shipped fleet with Phase MONITOR's switch on: node1 runs Alertmanager beside Prometheus."""
-    set_fleet(workspace, "alertmanager: false", "alertmanager: true")
+    """The shipped fleet (Phase MONITOR on): node1 runs Alertmanager beside Prometheus."""
     return render(workspace)
 
 
@@ -181,6 +255,7 @@ def test_alertmanager_service(monitored: Path) -> None:
     assert compose["secrets"] == {
         "alertmanager_notify_webhook_url": {"environment": "ALERTMANAGER_NOTIFY_WEBHOOK_URL"},
         "alertmanager_page_webhook_url": {"environment": "ALERTMANAGER_PAGE_WEBHOOK_URL"},
+        "metrics_scrape_password": {"environment": "METRICS_SCRAPE_PASSWORD"},  # network: public
     }
     assert "./infra/alertmanager:/etc/alertmanager:ro" in am["volumes"]
     env = (monitored / ".env.example").read_text(encoding="utf-8")
@@ -208,6 +283,8 @@ def test_amtool_accepts_the_config_and_routes_by_severity(monitored: Path) -> No
     cases = {
         ("severity=critical", "node=node1"): "page",
         ("severity=critical", "uptime=on-demand"): "notify",
+        ("severity=critical", "node=node3", "role=federation", "uptime=24/7"): "page",
+        ("severity=critical", "node=node1", "role=dev", "uptime=24/7"): "notify",  # a dev node never pages
         ("severity=warning",): "notify",
         ("severity=info", "uptime=on-demand"): "silent",
     }
@@ -227,8 +304,54 @@ def test_compose_and_promtool_accept_the_monitored_node(monitored: Path) -> None
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+def test_inhibition_node_down_silences_its_services(monitored: Path) -> None:
+    config = load(monitored / "infra" / "alertmanager" / "alertmanager.yml")
+    inhibit = {r["source_matchers"][0]: r for r in config["inhibit_rules"]}
+    node = inhibit['alertname="NodeUnreachable"']
+    assert node["target_matchers"] == ['alertname!="NodeUnreachable"'] and node["equal"] == ["node"]
+    assert inhibit['alertname="ServiceDown"']["equal"] == ["node", "service"]
+    certificate = inhibit['alertname="CertificateExpiresCritical"']
+    assert certificate["target_matchers"] == ['alertname="CertificateExpiresSoon"']
+    names = set(SHIPPED_ALERTS)
+    for rule in config["inhibit_rules"]:
+        for matcher in rule["source_matchers"] + rule["target_matchers"]:
+            for name in re.findall(r"[A-Z][A-Za-z0-9]+", matcher):
+                assert name in names, name  # inhibition names alerts the rules really have
+
+
+def test_telegram_receiver_reads_its_token_from_a_file(workspace: Path) -> None:
+    set_fleet(workspace, "network: public\n", "network: public\ntelegram_chat_id: -1001234567890\n")
+    result = invoke("-C", str(workspace), "validate")
+    assert result.code == 1
+    assert "alertmanager: ALERTMANAGER_TELEGRAM_BOT_TOKEN must be {secret: true, file: true}" in result.stderr
+    warnings = "        {secret: true, file: true, description: \"Slack-compatible incoming webhook for warnings\"}\n"
+    token = "      ALERTMANAGER_TELEGRAM_BOT_TOKEN: {secret: true, file: true, description: Telegram bot token}\n"
+    set_fleet(workspace, warnings, warnings + token)
+    out = render(workspace)
+    config = out / "infra" / "alertmanager" / "alertmanager.yml"
+    receivers = {r["name"]: r for r in load(config)["receivers"]}
+    for name in ("page", "notify"):
+        assert receivers[name]["telegram_configs"] == [{
+            "bot_token_file": "/run/secrets/alertmanager_telegram_bot_token", "chat_id": -1001234567890,
+            "send_resolved": True, "parse_mode": "", "message": receivers[name]["telegram_configs"][0]["message"]}]
+    compose = load(out / "docker-compose.all.yml")
+    assert "alertmanager_telegram_bot_token" in compose["services"]["alertmanager"]["secrets"]
+    assert "ALERTMANAGER_TELEGRAM_BOT_TOKEN=CHANGE_ME" in (out / ".env.example").read_text(encoding="utf-8")
+    if shutil.which("amtool") is None:
+        return
+    # Alertmanager reads bot_token_file from 0.26 on (the pinned image is 0.27); Debian's amtool 0.25 knows
+    # every other key of the file: its only complaint must be that one field.
+    proc = run(tool("amtool"), "check-config", str(config))
+    version = run(tool("amtool"), "--version").stdout + run(tool("amtool"), "--version").stderr
+    if "version 0.25." in version:
+        assert proc.returncode != 0
+        errors = [line for line in proc.stdout.splitlines() if re.match(r"\s+line \d+:", line)]
+        assert errors and all("field bot_token_file not found" in line for line in errors), proc.stdout
+    else:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_alertmanager_needs_its_catalog_entry_and_file_secrets(workspace: Path) -> None:
-    set_fleet(workspace, "alertmanager: false", "alertmanager: true")
     set_fleet(workspace, "  alertmanager:\n    description:", "  alertmanager-x:\n    description:")
     result = invoke("-C", str(workspace), "validate")
     assert result.code == 1
@@ -253,7 +376,8 @@ def test_alerting_fixture_fleet() -> None:
     """tests/fixtures/fleets/alerting switches Alertmanager on; its golden files are what it renders."""
     ops = load(GOLDEN / "ops" / "docker-compose.all.yml")
     assert sorted(ops["services"]) == ["alertmanager", "api", "gateway-nginx", "grafana", "prometheus"]
-    assert sorted(ops["secrets"]) == ["alertmanager_notify_webhook_url", "alertmanager_page_webhook_url"]
+    assert sorted(ops["secrets"]) == ["alertmanager_notify_webhook_url", "alertmanager_page_webhook_url",
+                                      "metrics_scrape_password"]
     alerting = load(GOLDEN / "ops" / "infra" / "prometheus" / "prometheus.yml")["alerting"]
     assert alerting["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
     assert "alertmanager" not in load(GOLDEN / "lab" / "docker-compose.all.yml")["services"]
@@ -290,8 +414,17 @@ def dashboard(node: str = "node1") -> dict[str, Any]:
     return data
 
 
-def test_a_dashboard_per_node_the_prometheus_scrapes() -> None:
-    assert sorted(p.name for p in (GRAFANA / "dashboards").iterdir()) == ["node1.json", "node2.json", "node3.json"]
+def test_a_dashboard_per_node_the_prometheus_scrapes_and_one_of_the_fleet() -> None:
+    assert sorted(p.name for p in (GRAFANA / "dashboards").iterdir()) == [
+        "fleet_overview.json", "node1.json", "node2.json", "node3.json"]
+    fleet = json.loads((GRAFANA / "dashboards" / "fleet_overview.json").read_text(encoding="utf-8"))
+    assert fleet["uid"] == "daarion_fleet" and fleet["description"].startswith("Generated by nodegen")
+    titles = {p["title"]: [t["expr"] for t in p["targets"]] for p in fleet["panels"]}
+    assert list(titles) == ["Nodes: targets up", "Services down", "Cross-node edges", "Public probes",
+                            "Firing alerts", "Certificate expiry (days)"]
+    assert titles["Cross-node edges"] == [
+        'max by (node) (up{job=~"[^/]+/.+"})',
+        'probe_success{job="probe-routes", instance=~"https://[^/]+/api/(ocr|search|stt|vector)/health"}']
     node2 = dashboard("node2")
     assert node2["uid"] == "daarion-node2" and node2["title"] == "НОДА2 (node2): services"
     assert node2["templating"]["list"][0]["current"]["value"] == ["node2"]
@@ -304,7 +437,12 @@ def test_dashboard_shows_the_four_required_metrics() -> None:
     assert d["uid"] == "daarion-node1" and d["description"].startswith("Generated by nodegen from nodes/fleet.yaml")
     titles = {p["title"]: [t["expr"] for t in p["targets"]] for p in d["panels"]}
     assert list(titles) == ["Request rate", "Error ratio (5xx)", "Latency percentiles", "Active connections",
-                            "Dependency health", "Targets up"]
+                            "Dependency health", "Targets up", "Disk free (host)", "Memory available (host)",
+                            "CPU busy (host)", "PostgreSQL connections", "Redis memory and clients", "Gateway (nginx)",
+                            "Last successful backup (age)", "Certificate expiry (days)"]
+    assert titles["Disk free (host)"] == ['instance:node_filesystem_avail:ratio{node=~"$node"}']
+    assert titles["Last successful backup (age)"] == [
+        'time() - nodegen_backup_last_success_timestamp_seconds{node=~"$node"}']
     assert "http_requests_total" in titles["Request rate"][0]
     assert 'status=~"5.."' in titles["Error ratio (5xx)"][0]
     assert [e.split(",")[0] for e in titles["Latency percentiles"]] == [
@@ -319,7 +457,8 @@ def test_dashboard_shows_the_four_required_metrics() -> None:
 
 @pytest.mark.tools
 def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
-    exprs = [t["expr"] for p in dashboard()["panels"] for t in p["targets"]]
+    fleet = json.loads((GRAFANA / "dashboards" / "fleet_overview.json").read_text(encoding="utf-8"))
+    exprs = [t["expr"] for d in (dashboard(), fleet) for p in d["panels"] for t in p["targets"]]
     concrete = [e.replace("$__rate_interval", "5m").replace("$node", ".*").replace("$service", ".*") for e in exprs]
     rules_file = tmp_path / "dashboard.rules.yml"
     records = [{"record": f"dashboard:query{i}", "expr": e} for i, e in enumerate(concrete)]
@@ -392,6 +531,7 @@ def test_verify_reports_what_the_tools_reject(monitored: Path, tmp_path: Path) -
     files[RULES] = files[RULES].replace("for: 2m", "for: 2 minutes", 1)
     materialize(files, tmp_path)
     verdicts = {r.tool: r for r in check_operations("node1", tmp_path, files)}
-    assert {t: r.status for t, r in verdicts.items()} == {"rules": "failed", "amtool": "failed", "shellcheck": "failed"}
+    assert {t: r.status for t, r in verdicts.items()} == {
+        "blackbox": "ok", "rules": "failed", "amtool": "failed", "shellcheck": "failed"}
     assert "SC2086" in verdicts["shellcheck"].detail
     assert "nobody" in verdicts["amtool"].detail

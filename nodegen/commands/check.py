@@ -38,11 +38,18 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
     lines: list[str] = []
     edits: list[str] = []
     target = " ".join(nodes) if nodes else "--all"
+    covered = list(chosen)
     for node_id, files in fleet.render_many(chosen).items():
         cmp = compare(out / node_id, files, node_id)
         lines += drift_lines(cmp)
         edits += [explain(node_id, r, out / node_id / r, files.get(r), node=node_id) for r in cmp.edited]
     if not nodes:
+        for name in fleet.targets():  # the cluster targets, each a folder of its own
+            target_files = fleet.render_target(name)
+            cmp = compare(out / name, target_files, name)
+            lines += drift_lines(cmp)
+            edits += [explain(name, r, out / name / r, target_files.get(r), node="--all") for r in cmp.edited]
+            covered.append(name)
         lines += [f"{o}/: extra (no manifest)" for o in orphans(fleet)]
         root_files = fleet.render_root()
         cmp = compare(out, root_files, "output", recurse=False)
@@ -57,8 +64,8 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
                 f"  {e}" for e in edits) + hint
         raise Drift("\n".join(lines) + hint)
     if not nodes and key:
-        cache.store(ws, key, cache.snapshot(ws, chosen))
-    _clean(c, chosen)
+        cache.store(ws, key, cache.snapshot(ws, covered))
+    _clean(c, sorted(covered))  # in the order the cache lists them
 
 
 def _clean(c: Ctx, chosen: list[str]) -> None:
@@ -89,7 +96,10 @@ def _machine(c: Ctx, chosen: list[str], found: list[Problem]) -> None:
     if c.format == "json":
         files = [{"path": p.path, "state": p.message.split(";", 1)[0]} for p in found if p.rule == "output-drift"]
         edits = [{"path": p.path, "message": p.message} for p in found if p.rule == "hand-edit"]
-        click.echo(json.dumps({"clean": not files, "nodes": chosen, "files": files, "hand_edits": edits},
+        from nodegen.rules.checks import RESERVED_NODE_IDS
+
+        nodes = [n for n in chosen if n not in RESERVED_NODE_IDS]  # the cluster targets are not nodes
+        click.echo(json.dumps({"clean": not files, "nodes": nodes, "files": files, "hand_edits": edits},
                               ensure_ascii=False, indent=2))
     elif c.machine:
         c.problems(found)

@@ -90,6 +90,10 @@ class Drift(NodegenError):
 pass_ctx = click.make_pass_decorator(Ctx)
 nodes_arg = click.argument("nodes", nargs=-1, metavar="[NODE]...", shell_complete=complete_nodes)
 all_opt = click.option("--all", "all_nodes", is_flag=True, help="every node of the fleet")
+target_opt = click.option(
+    "--target", "targets", multiple=True, type=click.Choice(["kubernetes", "swarm"]),
+    help="also the fleet's output/<target>/ for a cluster engine (implies every node; repeatable)",
+)
 
 
 def orphans(fleet: Fleet) -> list[str]:
@@ -97,9 +101,12 @@ def orphans(fleet: Fleet) -> list[str]:
     out = fleet.workspace.output_dir
     if not out.is_dir():
         return []
+    from nodegen.targets import CLUSTER_TARGETS
+
     return sorted(p.name for p in out.iterdir()
                   if p.is_dir() and (p / SUM_FILE).is_file() and p.name not in fleet.manifests.nodes
-                  and not p.name.startswith(".nodegen-staging-"))
+                  and not p.name.startswith(".nodegen-staging-")
+                  and p.name not in CLUSTER_TARGETS)
 
 
 def drift_lines(cmp: Comparison) -> list[str]:

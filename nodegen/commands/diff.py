@@ -18,7 +18,8 @@ from nodegen.output import unified_diff
               help="with --base: the summary as Markdown (for a pull request) or JSON (for a bot)")
 @pass_ctx
 def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, base: str | None, style: str) -> None:
-    """Show what render would change (--all: every node and the fleet-wide files); exit 1 on differences.
+    """Show what render would change (--all: every node, the fleet-wide files and the cluster targets);
+    exit 1 on differences.
 
     With --base REF: render the manifests at REF and in the working tree and print what changes,
     node → service → facet, a one-line plan, then the file diff.
@@ -33,6 +34,7 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, base: str | None, s
     text = "".join(unified_diff(out / n, fleet.render(n), n) for n in fleet.select(nodes, all_nodes))
     if all_nodes:
         text += unified_diff(out, fleet.render_root(), "output", recurse=False)
+        text += "".join(unified_diff(out / t, fleet.render_target(t), t) for t in fleet.targets())
     if text:
         click.echo(text, nl=False)
         raise Drift("")

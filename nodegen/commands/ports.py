@@ -14,7 +14,7 @@ from nodegen.helptext import complete_nodes
 from nodegen.pipeline import Fleet, load_fleet
 from nodegen.problems import Problem
 from nodegen.rules.ports import NEXT_CLASSES, next_free
-from nodegen.view.ports import SECTIONS, FleetRow, PortRow, fleet_rows, fleet_tables, node_rows, node_tables
+from nodegen.view.ports import FleetRow, PortRow, fleet_rows, fleet_tables, headings, node_rows, node_tables
 
 # A fleet whose only problems are these still gets its ledger: it is how a clash is found and fixed.
 PORT_RULES = ("port-class", "port-conflict")
@@ -29,29 +29,32 @@ def _load(c: Ctx) -> Fleet:
 
 def _ledger(fleet: Fleet, chosen: list[str], whole_fleet: bool) -> str:
     rows: dict[str, list[PortRow]] = {view.id: node_rows(view) for view in fleet.resolved.nodes}
+    tables = fleet.manifests.fleet.standard.port_tables
     parts = ["# Port ledger\n"]
     if whole_fleet:
-        parts.append("## Fleet\n\n" + fleet_tables(fleet_rows(r for n in rows.values() for r in n)))
+        parts.append("## Fleet\n\n" + fleet_tables(fleet_rows(r for n in rows.values() for r in n), tables=tables))
     for node_id in chosen:
         view = fleet.view(node_id)
-        parts.append(f"## {node_id}: {view.name} ({view.role}, {view.uptime})\n\n" + node_tables(rows[node_id]))
+        parts.append(f"## {node_id}: {view.name} ({view.role}, {view.uptime})\n\n"
+                     + node_tables(rows[node_id], tables=tables))
     return "\n".join(parts)
 
 
 def _ledger_json(fleet: Fleet, chosen: list[str], whole_fleet: bool) -> str:
     """The ledger as one JSON document: fleet rows, each chosen node's rows, and the port problems."""
     rows: dict[str, list[PortRow]] = {view.id: node_rows(view) for view in fleet.resolved.nodes}
+    names = headings(fleet.manifests.fleet.standard.port_tables)
     doc: dict[str, Any] = {}
     if whole_fleet:
-        doc["fleet"] = [_row(r) for r in fleet_rows(r for n in rows.values() for r in n)]
-    doc["nodes"] = {n: [_row(r) for r in rows[n]] for n in chosen}
+        doc["fleet"] = [_row(r, names) for r in fleet_rows(r for n in rows.values() for r in n)]
+    doc["nodes"] = {n: [_row(r, names) for r in rows[n]] for n in chosen}
     doc["problems"] = [asdict(p) for p in sorted(set(fleet.errors))]
     return json.dumps(doc, ensure_ascii=False, indent=2)
 
 
-def _row(row: PortRow | FleetRow) -> dict[str, Any]:
+def _row(row: PortRow | FleetRow, names: tuple[str, ...]) -> dict[str, Any]:
     data = asdict(row)
-    data["section"] = SECTIONS[row.section][1]
+    data["section"] = names[row.section]
     data.pop("first")
     data["class"] = data.pop("klass")
     return data

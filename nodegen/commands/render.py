@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from nodegen.checksums import Files
-from nodegen.commands.common import Ctx, all_opt, nodes_arg, orphans, pass_ctx
+from nodegen.commands.common import Ctx, all_opt, nodes_arg, orphans, pass_ctx, target_opt
 from nodegen.output import (
     Comparison,
     OutputError,
@@ -30,24 +31,34 @@ if TYPE_CHECKING:
 @click.command("render")
 @nodes_arg
 @all_opt
+@target_opt
 @click.option("--force", is_flag=True, help="overwrite files edited by hand since nodegen wrote them")
 @pass_ctx
-def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, force: bool) -> None:
+def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool, targets: tuple[str, ...], force: bool) -> None:
     """Write output/<node>/ for the given nodes (nothing is written if any manifest has a problem,
-    or if any node's folder cannot be written)."""
+    or if any node's folder cannot be written).
+
+    --all also writes the cluster targets of fleet.yaml `targets` (and those already in output/);
+    --target writes one more, with every node folder its files refer to.
+    """
     fleet = c.fleet()
-    chosen = fleet.select(nodes, all_nodes)
+    if targets and nodes:
+        raise click.UsageError("--target renders every node: give no node names")
+    chosen = fleet.select(nodes, all_nodes or bool(targets))
     out = fleet.workspace.output_dir
+    cluster = {t: fleet.render_target(t) for t in fleet.targets(targets)} if all_nodes or targets else {}
     try:
-        _render(fleet, chosen, out, all_nodes=all_nodes, force=force)
+        _render(fleet, chosen, out, cluster, all_nodes=all_nodes, force=force)
     except OSError as exc:
         raise os_error(exc) from None
 
 
-def _render(fleet: Fleet, chosen: list[str], out: Path, *, all_nodes: bool, force: bool) -> None:
+def _render(
+    fleet: Fleet, chosen: list[str], out: Path, cluster: dict[str, Files], *, all_nodes: bool, force: bool
+) -> None:
     clean_staging(out)
     root_files: Files = {}
-    staged, root, gone = _prepare(fleet, chosen, out, root_files, all_nodes=all_nodes, force=force)
+    staged, root, gone = _prepare(fleet, chosen, out, root_files, cluster, all_nodes=all_nodes, force=force)
     if force:
         _announce_forced(staged, root)
     commit_staged(staged)
@@ -63,7 +74,8 @@ def _render(fleet: Fleet, chosen: list[str], out: Path, *, all_nodes: bool, forc
 
 
 def _prepare(
-    fleet: Fleet, chosen: list[str], out: Path, root_files: Files, *, all_nodes: bool, force: bool
+    fleet: Fleet, chosen: list[str], out: Path, root_files: Files, cluster: dict[str, Files], *,
+    all_nodes: bool, force: bool,
 ) -> tuple[list[Staged], Comparison, list[str]]:
     """Stage every node beside output/ and check the fleet-wide files and orphans; on any refusal,
     remove what was staged and raise with every reason (nothing has been written)."""
@@ -71,7 +83,8 @@ def _prepare(
     staged: list[Staged] = []
     # Each node is staged as soon as it is rendered, so file creation overlaps the rendering.
     rendering = fleet.render_all(chosen)
-    folders = ((out / node_id, files) for node_id, files in rendering.nodes)
+    folders = chain(((out / node_id, files) for node_id, files in rendering.nodes),
+                    ((out / name, files) for name, files in cluster.items()))  # the cluster targets' folders
 
     try:
         for folder, result in stage_folders(folders, force=force):

@@ -41,6 +41,20 @@ class RateLimit(Strict):
     zone_size: str = Field("10m", pattern=r"^[1-9][0-9]{0,3}[km]$", description="shared memory zone size")
 
 
+_HEADING = r"^[^\x00-\x1f\x7f|`<>\u0085\u2028\u2029]{1,80}$"  # one Markdown heading line, no table or HTML syntax
+
+
+class PortTables(Strict):
+    """Headings of the standard's port tables, in the generated docs and `nodegen ports`."""
+
+    core: str = Field("Core Infrastructure", pattern=_HEADING, description="the core services' table")
+    dagi: str = Field("DAGI Stack (Production)", pattern=_HEADING, description="the dagi class and stack")
+    mvp: str = Field("Phase 1-3 MVP Services", pattern=_HEADING, description="the mvp class")
+    multimodal: str = Field("Multimodal Services (НОДА2 initially)", pattern=_HEADING,
+                            description="the multimodal class")
+    other: str = Field("Other Services", pattern=_HEADING, description="every other service")
+
+
 class AlertThresholds(Strict):
     """Thresholds of the generated Prometheus alert rules."""
 
@@ -51,6 +65,15 @@ class AlertThresholds(Strict):
     sustained_for: Duration = Field(
         "5m", description="how long the error ratio, latency and connection alerts must hold before they fire"
     )
+    min_request_rate: float = Field(
+        0.1, ge=0, description="requests per second a target must serve before its error ratio or latency may page",
+    )
+    disk_free_ratio: float = Field(0.1, gt=0, lt=1, description="free share of a host filesystem (DiskSpaceLow)")
+    memory_available_ratio: float = Field(0.1, gt=0, lt=1, description="available share of host memory")
+    postgres_connections_ratio: float = Field(0.8, gt=0, le=1, description="share of max_connections in use")
+    certificate_warning_days: int = Field(21, ge=1, le=365, description="certificate expiry warning")
+    certificate_critical_days: int = Field(7, ge=1, le=365, description="certificate expiry page")
+    backup_max_age_hours: int = Field(26, ge=1, le=24 * 31, description="age of the last successful backup")
 
 
 class BackupPolicy(Strict):
@@ -98,6 +121,7 @@ class Standard(Strict):
         default_factory=lambda: {k: Limits(**v) for k, v in DEFAULT_LIMITS.items()},  # type: ignore[arg-type]
         description="container resource limits per service class",
     )
+    port_tables: PortTables = Field(default_factory=PortTables)
     node_root: str = Field(
         "/opt/microdao-daarion", pattern=r"^/[A-Za-z0-9._/-]{0,200}$",
         description="where a node's files live on the host (scheduled jobs use absolute paths)",
@@ -124,6 +148,9 @@ class Health(Strict):
     path: str = Field("/health", description="HTTP health path (the standard requires /health)")
     port: Port | None = Field(None, description="port of the health endpoint if not the main port")
     command: list[str] | None = Field(None, description="probe command for non-HTTP services (exec form)")
+    probe: bool = Field(
+        True, description="false: the image ships no probe binary (scratch); Prometheus' `up` is its health check",
+    )
 
 
 class Metrics(Strict):
@@ -190,6 +217,26 @@ DEFAULT_LIMITS: dict[str, dict[str, str | int]] = {
     "multimodal": {"memory": "4g", "cpus": "2.0", "pids": 512},
     "dagi": {"memory": "1g", "cpus": "1.0", "pids": 256},
 }
+CPUS = Annotated[
+    str, Field(pattern=r"^(0\.[0-9]{1,3}|[1-9][0-9]{0,2}(\.[0-9]{1,3})?)$", description="CPU cores, e.g. 0.5")
+]
+MEMORY = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}[KMG]$", description="bytes with a unit, e.g. 512M")]
+
+
+class Cluster(Strict):
+    """How the service runs on a cluster engine (`targets`: Swarm); the Compose output ignores it."""
+
+    image: str | None = Field(
+        None, description="image pushed to a registry, pinned; required there for a service Compose builds",
+    )
+    replicas: int = Field(1, ge=1, le=100, description="tasks of the service (1 for data services and the gateway)")
+    max_replicas: int | None = Field(
+        None, ge=2, le=100, description="scalable: Kubernetes autoscales from replicas up to this many on CPU",
+    )
+    cpus: CPUS = Field("1.0", description="CPU limit")
+    memory: MEMORY = Field("512M", description="memory limit")
+    reserve_cpus: CPUS = Field("0.1", description="CPU reserved on the node for placement")
+    reserve_memory: MEMORY = Field("64M", description="memory reserved on the node for placement")
 
 
 class Service(Strict):
@@ -227,6 +274,13 @@ class Service(Strict):
     data: str | None = Field(None, description="container path of the <service>_data volume")
     mounts: dict[str, str] = Field(default_factory=dict, description="node-root path -> container path, read-only")
     publish: list[str] = Field(default_factory=list, description="loopback binds ADDR:PORT (non-gateway)")
+    host_mounts: dict[str, str] = Field(
+        default_factory=dict, description="absolute host path -> container path, read-only (node exporter)",
+    )
+    beside: str | None = Field(
+        None, description="placed on every node that runs this catalog service ('*': every node), unlisted",
+    )
+    cluster: Cluster = Field(default_factory=Cluster, description="image, replicas and resources on a cluster engine")
 
 
 class ServiceOverride(Strict):
@@ -276,6 +330,16 @@ class GatewaySettings(Strict):
     )
 
 
+class TargetVersions(Strict):
+    """The versions of the tools the rendered files are written for."""
+
+    nginx: str | None = Field(
+        None, pattern=r"^[1-9]?[0-9]\.[0-9]{1,3}(\.[0-9]{1,3})?$",
+        description="nginx the gateway config is written for (default: the gateway image's tag, else 1.22); "
+        "1.25.1 and later get `http2 on;` instead of the deprecated `listen ... http2`",
+    )
+
+
 class Fleet(Strict):
     """nodes/fleet.yaml: what every node shares."""
 
@@ -284,10 +348,23 @@ class Fleet(Strict):
     standard: Standard = Field(default_factory=Standard)
     services: dict[str, Service] = Field(description="the catalog: every service of the standard, once")
     alertmanager: bool = Field(False, description="Phase MONITOR: run Alertmanager beside Prometheus")
+    target_versions: TargetVersions = Field(default_factory=TargetVersions)
     admin_networks: list[str] = Field(
         default_factory=list,
         description="networks that reach fleet routes besides the nodes' addresses (an admin VPN); "
         "like the nodes, exempt from the client rate limit",
+    )
+    telegram_chat_id: int | None = Field(
+        None, description="Telegram chat Alertmanager sends to (native receiver, Alertmanager >= 0.26); the bot "
+        "token is the secret file ALERTMANAGER_TELEGRAM_BOT_TOKEN of the alertmanager service",
+    )
+    network: Literal["public", "wireguard"] = Field(
+        "public", description="how nodes reach each other: the public internet (through gateways, TLS) or a "
+        "private WireGuard network on the nodes' addresses",
+    )
+    targets: list[Literal["swarm", "kubernetes"]] = Field(
+        default_factory=list,
+        description="cluster outputs beside Compose that `render --all` writes and `check` compares (output/<target>/)",
     )
 
 

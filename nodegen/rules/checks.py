@@ -18,6 +18,7 @@ from nodegen.standard import (
     CLASS_RANGE,
     CONTROL,
     ENV_NAME,
+    GATEWAY_STATUS_PORT,
     HOSTNAME,
     HTTP_PATH,
     IMAGE,
@@ -30,6 +31,7 @@ from nodegen.standard import (
     SECRET_REF,
     SECRET_VALUE,
     SERVICE_NAME,
+    TELEGRAM_TOKEN_ENV,
     ip_network_of,
     is_ip,
     is_ipv4,
@@ -40,6 +42,8 @@ from nodegen.standard import (
     use_of,
 )
 from nodegen.topology import node_runs, node_service_entries, route_visibility
+
+RESERVED_NODE_IDS = ("swarm", "kubernetes")  # output/<target>/ folders beside the node folders
 
 Rule = Callable[[Manifests], Iterator[Problem]]
 
@@ -73,6 +77,9 @@ def check_names(m: Manifests) -> Iterator[Problem]:
     for node_id, doc in m.node_docs.items():
         if not NODE_ID.fullmatch(node_id):
             yield doc.problem(("node",), "name-format", f"node id {node_id!r} must match ^[a-z][a-z0-9-]{{1,30}}$")
+        elif node_id in RESERVED_NODE_IDS:
+            yield doc.problem(("node",), "name-format",
+                              f"node id {node_id!r} is reserved: output/{node_id}/ holds the {node_id} target")
 
 
 # --- port-class (port-conflict: rules/ports.py) --------------------------------------------------------------
@@ -405,6 +412,8 @@ def check_images(m: Manifests) -> Iterator[Problem]:
             yield fd.problem(_svc(name), "image", f"{name}: give exactly one of image or build", key=True)
         if svc.image is not None:
             yield from _image_problem(fd, _svc(name, "image"), name, svc.image)
+        if svc.cluster.image is not None:
+            yield from _image_problem(fd, _svc(name, "cluster", "image"), name, svc.cluster.image)
         if svc.build is not None and not REL_PATH.fullmatch(svc.build):
             yield fd.problem(_svc(name, "build"), "value-syntax",
                              f"{name}: build context {svc.build!r} must be a relative path inside the node root")
@@ -456,8 +465,25 @@ def check_values(m: Manifests) -> Iterator[Problem]:
             if not REL_PATH.fullmatch(src):
                 yield fd.problem(_svc(name, "mounts", src), "value-syntax",
                                  f"{name}: mount source {src!r} must be a relative path inside the node root", key=True)
+        yield from _exporter_values(m, name, svc)
     for node_id, node in m.nodes.items():
         yield from _node_values(m.node_docs[node_id], node)
+
+
+def _exporter_values(m: Manifests, name: str, svc: Service) -> Iterator[Problem]:
+    """host_mounts, beside and health.probe: what exporters use."""
+    fd = m.fleet_doc
+    for src, dst in svc.host_mounts.items():
+        if not (ABS_PATH.fullmatch(src) and ABS_PATH.fullmatch(dst)):
+            yield fd.problem(_svc(name, "host_mounts", src), "value-syntax",
+                             f"{name}: host mount {src!r} -> {dst!r} needs two absolute paths", key=True)
+    if svc.beside is not None and svc.beside != "*" and svc.beside not in m.fleet.services:
+        yield fd.problem(_svc(name, "beside"), "unknown-dependency",
+                         f"{name}: beside {svc.beside!r} is not a catalog service (or '*': every node)")
+    for other, dep in m.fleet.services.items():
+        if name in dep.needs and not svc.health.probe:
+            yield fd.problem(_svc(other, "needs"), "health-endpoint",
+                             f"{other} needs {name}, which has no healthcheck (health.probe: false)")
 
 
 def _node_values(doc: Document, node: Any) -> Iterator[Problem]:
@@ -613,11 +639,18 @@ def _use_visibility(m: Manifests, node_id: str, name: str, use: Use) -> Iterator
 
 def check_alerting(m: Manifests) -> Iterator[Problem]:
     fd = m.fleet_doc
+    for node_id, node in m.nodes.items() if "nginx-exporter" in m.fleet.services else ():
+        g = node.gateway
+        if GATEWAY_STATUS_PORT in (g.http_port, g.https_port, g.internal_port):
+            yield m.node_docs[node_id].problem(("gateway",), "port-conflict",
+                                               f"gateway port {GATEWAY_STATUS_PORT} is its stub_status listener "
+                                               "(nginx-exporter)", key=True)
     am = m.fleet.services.get("alertmanager")
     if m.fleet.alertmanager and am is None:
         yield fd.problem(("alertmanager",), "node-distribution",
                          "alertmanager: true needs an 'alertmanager' service in the catalog")
-    for var in ALERTMANAGER_RECEIVER_ENV if am is not None else ():
+    wanted = ALERTMANAGER_RECEIVER_ENV + ((TELEGRAM_TOKEN_ENV,) if m.fleet.telegram_chat_id is not None else ())
+    for var in wanted if am is not None else ():
         value = am.env.get(var) if am is not None else None
         if not (isinstance(value, EnvVar) and value.secret and value.file):
             yield fd.problem(_svc("alertmanager", "env"), "secret-literal",
@@ -651,6 +684,23 @@ def check_operations(m: Manifests) -> Iterator[Problem]:
             if not VOLUME_NAME.fullmatch(volume):
                 yield doc.problem(("adopt_volumes", name), "value-syntax",
                                   f"adopt_volumes: {volume!r} is not a Docker volume name")
+def check_cluster(m: Manifests) -> Iterator[Problem]:
+    """Replicas that a cluster engine would start and that cannot share their node's resources."""
+    fd = m.fleet_doc
+    for name, svc in m.fleet.services.items():
+        top = svc.cluster.max_replicas
+        if top is not None and (svc.data is not None or svc.gateway or top < svc.cluster.replicas):
+            yield fd.problem(_svc(name, "cluster", "max_replicas"), "cluster",
+                             f"{name}: max_replicas {top} needs a stateless, non-gateway service with "
+                             f"replicas ({svc.cluster.replicas}) at most that many")
+        if svc.cluster.replicas == 1:
+            continue
+        if svc.data is not None:
+            yield fd.problem(_svc(name, "cluster", "replicas"), "cluster",
+                             f"{name}: a service with a data volume runs one replica (two would share {svc.data})")
+        elif svc.gateway:
+            yield fd.problem(_svc(name, "cluster", "replicas"), "cluster",
+                             f"{name}: the gateway runs one replica per node (it publishes the node's ports)")
 
 
 CHECKS: tuple[Rule, ...] = (
@@ -670,6 +720,7 @@ CHECKS: tuple[Rule, ...] = (
     check_proxy,
     check_hardening,
     check_operations,
+    check_cluster,
 )
 
 

@@ -134,7 +134,8 @@ def _has_healthcheck(svc: dict[str, Any]) -> bool:
 def healthchecks(c: Compose) -> Iterator[Problem]:
     services = c.services
     for name, svc in services.items():
-        if not _has_healthcheck(svc):
+        exempt = is_exporter(svc) and (svc.get("healthcheck") or {}).get("disable") is True
+        if not _has_healthcheck(svc) and not exempt:
             yield c.at(_svc(name), "health-endpoint", f"{name}: no healthcheck (the standard: GET /health)", key=True)
         depends = svc.get("depends_on")
         if not isinstance(depends, dict):
@@ -176,8 +177,18 @@ def is_gateway(svc: dict[str, Any]) -> bool:
     image = svc.get("image")
     if not isinstance(image, str):
         return False
-    repository = image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
-    return repository.startswith(GATEWAY_IMAGES)
+    repository = _repository(image)
+    return repository.startswith(GATEWAY_IMAGES) and not repository.endswith("exporter")
+
+
+def _repository(image: str) -> str:
+    return image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def is_exporter(svc: dict[str, Any]) -> bool:
+    """A Prometheus exporter's image: Prometheus scraping it (`up`) is its health check."""
+    image = svc.get("image")
+    return isinstance(image, str) and _repository(image).endswith("exporter")
 
 
 def _published(entry: Any) -> tuple[str | None, str] | None:

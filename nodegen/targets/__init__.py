@@ -1,12 +1,13 @@
 """The registries of output targets and the rendering loop over them: a resolved view in, {relative path: text} out.
 
 Each node target renders one part of a node's files from its view (TARGETS); each fleet target one
-fleet-wide file directly in output/ from the whole fleet (FLEET_TARGETS). Rendering is pure.
+fleet-wide file directly in output/ from the whole fleet (FLEET_TARGETS); each cluster target the whole
+fleet for an engine such as Swarm in output/<target>/ (CLUSTER_TARGETS). Rendering is pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,9 +21,12 @@ from nodegen.targets import (
     envfile,
     fleetdocs,
     grafana,
+    kubernetes,
     nginx,
     prometheus,
+    runbooks,
     scripts,
+    swarm,
 )
 from nodegen.templating import header
 from nodegen.view.resolve import FleetView, NodeView
@@ -82,8 +86,13 @@ TARGETS: dict[str, Target] = {
     "prometheus": Target(prometheus.render, (prometheus.CONFIG,), mounted=True, checks=(
         Check("promtool", "command", (prometheus.CONFIG,), ("promtool", "check", "config"), install=PROMETHEUS,
               absent="no Prometheus on this node"),)),
+    "blackbox": Target(prometheus.render_blackbox, (prometheus.BLACKBOX,), mounted=True, checks=(
+        Check("blackbox", "command", (prometheus.BLACKBOX,),
+              ("prometheus-blackbox-exporter", "--config.check", "--config.file"),
+              install="apt-get install prometheus-blackbox-exporter"),)),
     "alerts": Target(alerts.render, (alerts.PATH,), mounted=True, checks=(
         Check("rules", "command", (alerts.PATH,), ("promtool", "check", "rules"), install=PROMETHEUS),)),
+    "runbooks": Target(runbooks.render, (runbooks.DIR + "/",)),
     "alertmanager": Target(alertmanager.render, (alertmanager.PATH,), mounted=True, checks=(
         Check("amtool", "command", (alertmanager.PATH,), ("amtool", "check-config"),
               install="apt-get install prometheus-alertmanager"),)),
@@ -95,6 +104,24 @@ TARGETS: dict[str, Target] = {
 
 FLEET_TARGETS: dict[str, FleetTarget] = {
     "fleet-docs": FleetTarget(fleetdocs.render, (fleetdocs.PATH,)),
+}
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    """The whole fleet for a cluster engine, in output/<name>/ (fleet.yaml `targets`, or `render --target`).
+
+    Its own rules (nodegen.rules.cluster) run before it renders; it renders from the fleet and every
+    node's files, since the engine's configs are those files.
+    """
+
+    render: Callable[[FleetView, Mapping[str, Files]], Files]
+    paths: tuple[str, ...]
+
+
+CLUSTER_TARGETS: dict[str, ClusterTarget] = {
+    swarm.NAME: ClusterTarget(swarm.render, (swarm.PATH,)),
+    kubernetes.NAME: ClusterTarget(kubernetes.render, ("<node>.yaml",)),
 }
 
 

@@ -1,15 +1,17 @@
-"""Alertmanager's config (Phase MONITOR) on nodes that run it: routes by severity, receivers from .env.
+"""Alertmanager's config (Phase MONITOR) on nodes that run it: routes by severity and node role,
+inhibition, receivers whose secrets come from .env.
 
 Alertmanager does not expand environment variables, and 0.25 reads a webhook URL from a file only for
 Slack-compatible receivers (`api_url_file`). Compose writes each receiver's .env value to /run/secrets/
-(see the catalog's `file: true`), so this file names paths, never a URL or token.
+(see the catalog's `file: true`), so this file names paths, never a URL or token. The native Telegram
+receiver reads its token from a file (`bot_token_file`) from Alertmanager 0.26 on (the pinned image).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nodegen.standard import ALERTMANAGER, ALERTMANAGER_RECEIVER_ENV
+from nodegen.standard import ALERTMANAGER, ALERTMANAGER_RECEIVER_ENV, TELEGRAM_TOKEN_ENV
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView
 
@@ -33,9 +35,14 @@ class Receiver:
 PAGE = Receiver("page", ALERTMANAGER_RECEIVER_ENV[0], "critical alerts of always-on nodes")
 NOTIFY = Receiver("notify", ALERTMANAGER_RECEIVER_ENV[1], "warnings, and anything not routed elsewhere")
 RECEIVERS = (PAGE, NOTIFY)
+TELEGRAM_TOKEN_FILE = f"{SECRETS_DIR}/{TELEGRAM_TOKEN_ENV.lower()}"
+# Roles whose critical alerts never page: a dev node is somebody's workbench.
+QUIET_ROLES = ("dev",)
 
 
 def render(view: NodeView) -> dict[str, str]:
     if view.service(ALERTMANAGER) is None:
         return {}
-    return {PATH: template("alertmanager.yml.j2", v=view, page=PAGE, notify=NOTIFY, receivers=RECEIVERS)}
+    return {PATH: template("alertmanager.yml.j2", v=view, page=PAGE, notify=NOTIFY, receivers=RECEIVERS,
+                           telegram_chat_id=view.telegram_chat_id, telegram_token_file=TELEGRAM_TOKEN_FILE,
+                           quiet_roles=QUIET_ROLES)}

@@ -1,12 +1,14 @@
-"""Prometheus alert rules (infra/prometheus/alerts.yml) from the standard's metrics and the manifests' thresholds.
+"""Prometheus rules (infra/prometheus/alerts.yml): recording rules and the alerts worth being woken for.
 
 Severity: `critical` pages, `warning` notifies, `info` is only shown. Targets of on-demand nodes
 (label uptime="on-demand") get every alert as `info`: a node that is off by design never pages.
+Every alert links its runbook (targets/runbooks.py renders docs/runbooks/<alert>.md beside it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from nodegen.load.model import AlertThresholds
 from nodegen.templating import template
@@ -15,16 +17,37 @@ from nodegen.view.resolve import NodeView
 PATH = "infra/prometheus/alerts.yml"
 ON_DEMAND = "on-demand"
 WINDOW = "5m"
-# Labels an aggregated alert keeps: the target's identity as Prometheus scrapes it.
+# Labels an aggregated series keeps: the target's identity as Prometheus scrapes it.
 BY = "job, instance, node, role, service, tier, uptime"
+# The textfile-collector metric backup-db.sh writes (docs/decisions.md, "Metrics of the scripts").
+BACKUP_METRIC = "nodegen_backup_last_success_timestamp_seconds"
+BACKUP_STATUS = "nodegen_backup_last_status"
+PROBE = 'job=~"probe-.*"'
+NOT_PROBE = 'job!~"probe-.*"'
+HOST_FS = 'fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs|autofs"'
+
+REQUESTS = "service:http_requests:rate5m"
+ERROR_RATIO = "service:http_error_ratio:rate5m"
+LATENCY_P95 = "service:http_request_duration_seconds:p95_5m"
+FS_FREE = "instance:node_filesystem_avail:ratio"
+MEM_FREE = "instance:node_memory_available:ratio"
+PG_CONNECTIONS = "instance:pg_connections:ratio"
+
+Sel = Callable[..., str]  # sel(*matchers): a selector with the variant's uptime matcher added
 
 
 @dataclass(frozen=True)
-class Rule:
-    """One alerting rule; before split_by_uptime, {sel} in expr stands for the target selector."""
+class Record:
+    record: str
+    expr: str
+
+
+@dataclass(frozen=True)
+class Spec:
+    """An alert before it is split by uptime: expr is built from the variant's selector."""
 
     alert: str
-    expr: str
+    expr: Callable[[Sel], str]
     for_: str
     severity: str
     summary: str
@@ -32,83 +55,158 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """One alerting rule as written to alerts.yml."""
+
+    alert: str
+    expr: str
+    for_: str
+    severity: str
+    summary: str
+    description: str
+    runbook_url: str
+    labels: tuple[tuple[str, str], ...] = ()  # besides severity
+
+
+@dataclass(frozen=True)
 class Group:
     name: str
-    rules: tuple[Rule, ...]
+    rules: tuple[Rule, ...] = ()
+    records: tuple[Record, ...] = ()
 
 
 def _label(name: str) -> str:
     return "{{ $labels." + name + " }}"
 
 
-def availability(a: AlertThresholds) -> tuple[Rule, ...]:
-    target = f"{_label('service')} on {_label('node')}"
+TARGET = f"{_label('service')} on {_label('node')}"
+
+
+def records() -> tuple[Record, ...]:
+    """Ratios the alerts and the dashboards share, each computed once per evaluation."""
     return (
-        Rule("ServiceDown", "up{sel} == 0", a.down_for, "critical",
-             f"{target} is down",
-             f"Prometheus could not scrape {_label('instance')} for {a.down_for}."),
-        Rule("DependencyUnhealthy", "service_health{sel} == 0", a.down_for, "critical",
-             f"{target}: dependency {_label('dependency')} is unhealthy",
-             f"service_health reports {_label('dependency')} down for {a.down_for}."),
+        Record(REQUESTS, f"sum by ({BY}) (rate(http_requests_total[{WINDOW}]))"),
+        Record("service:http_errors:rate5m", f'sum by ({BY}) (rate(http_requests_total{{status=~"5.."}}[{WINDOW}]))'),
+        Record(ERROR_RATIO, f"service:http_errors:rate5m / {REQUESTS}"),
+        Record(LATENCY_P95, f"histogram_quantile(0.95, sum by ({BY}, le) "
+                            f"(rate(http_request_duration_seconds_bucket[{WINDOW}])))"),
+        Record(FS_FREE, f"node_filesystem_avail_bytes{{{HOST_FS}}} / node_filesystem_size_bytes{{{HOST_FS}}}"),
+        Record(MEM_FREE, "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes"),
+        Record(PG_CONNECTIONS, f"sum by ({BY}) (pg_stat_activity_count) / max by ({BY}) (pg_settings_max_connections)"),
     )
 
 
-def performance(a: AlertThresholds) -> tuple[Rule, ...]:
-    target = f"{_label('service')} on {_label('node')}"
-    errors = f'sum by ({BY}) (rate(http_requests_total{{sel5xx}}[{WINDOW}]))'
-    total = f"sum by ({BY}) (rate(http_requests_total{{sel}}[{WINDOW}]))"
-    buckets = f"sum by ({BY}, le) (rate(http_request_duration_seconds_bucket{{sel}}[{WINDOW}]))"
+def availability(a: AlertThresholds, self_node: str, remote: bool) -> tuple[Spec, ...]:
+    specs = [
+        Spec("ServiceDown", lambda s: f"up{s(NOT_PROBE)} == 0",
+             a.down_for, "critical", f"{TARGET} is down",
+             f"Prometheus could not scrape {_label('instance')} for {a.down_for}."),
+        Spec("DependencyUnhealthy", lambda s: f"service_health{s()} == 0", a.down_for, "critical",
+             f"{TARGET}: dependency {_label('dependency')} is unhealthy",
+             f"service_health reports {_label('dependency')} down for {a.down_for}."),
+        Spec("PublicProbeFailed", lambda s: f"probe_success{s(PROBE)} == 0",
+             a.down_for, "critical", f"{_label('instance')} fails from outside",
+             f"The blackbox probe of {_label('instance')} ({_label('node')}) has failed for {a.down_for}: "
+             "DNS, TLS, the gateway or the service."),
+        Spec("CertificateExpiresSoon",
+             lambda s: _cert_days(s) + f" < {a.certificate_warning_days}", "10m", "warning",
+             f"certificate of {_label('node')} expires in less than {a.certificate_warning_days} days",
+             f"{_label('instance')} presents a certificate that expires in {{{{ $value | printf \"%.1f\" }}}} days."),
+        Spec("CertificateExpiresCritical",
+             lambda s: _cert_days(s) + f" < {a.certificate_critical_days}", "10m", "critical",
+             f"certificate of {_label('node')} expires in less than {a.certificate_critical_days} days",
+             f"{_label('instance')} presents a certificate that expires in {{{{ $value | printf \"%.1f\" }}}} days."),
+    ]
+    if remote:
+        other_nodes = f'node!="{self_node}"'
+        specs.append(Spec(
+            "NodeUnreachable",
+            lambda s: f"max by (node, role, uptime) (up{s(other_nodes)}) == 0",
+            a.down_for, "critical", f"{_label('node')} cannot be reached from {self_node}",
+            f"Every target of {_label('node')} has failed to scrape through its gateway for {a.down_for}: "
+            "the node, its gateway or the network between the nodes is down."))
+    return tuple(specs)
+
+
+def _cert_days(s: Sel) -> str:
+    gateways = s('job="probe-gateways"')
+    return f"(probe_ssl_earliest_cert_expiry{gateways} - time()) / 86400"
+
+
+def performance(a: AlertThresholds) -> tuple[Spec, ...]:
+    guard = f"and {REQUESTS}{{sel}} >= {a.min_request_rate:g}"
     return (
-        Rule("HighErrorRatio", f"({errors} / {total}) > {a.error_ratio:g}", a.sustained_for, "critical",
-             f"{target}: 5xx responses above {a.error_ratio:.0%}",
+        Spec("HighErrorRatio",
+             lambda s: f"{ERROR_RATIO}{s()} > {a.error_ratio:g} " + guard.replace("{sel}", s()),
+             a.sustained_for, "critical", f"{TARGET}: 5xx responses above {a.error_ratio:.0%}",
              f"{{{{ $value | humanizePercentage }}}} of requests failed with 5xx over {WINDOW}."),
-        Rule("HighLatencyP95", f"histogram_quantile(0.95, {buckets}) > {a.latency_p95_seconds:g}",
-             a.sustained_for, "warning",
-             f"{target}: p95 latency above {a.latency_p95_seconds:g}s",
+        Spec("HighLatencyP95",
+             lambda s: f"{LATENCY_P95}{s()} > {a.latency_p95_seconds:g} " + guard.replace("{sel}", s()),
+             a.sustained_for, "warning", f"{TARGET}: p95 latency above {a.latency_p95_seconds:g}s",
              f"p95 request latency is {{{{ $value | humanizeDuration }}}} over {WINDOW}."),
-        Rule("TooManyActiveConnections", f"sum by ({BY}) (active_connections{{sel}}) > {a.active_connections}",
-             a.sustained_for, "warning",
-             f"{target}: more than {a.active_connections} active connections",
+        Spec("TooManyActiveConnections",
+             lambda s: f"sum by ({BY}) (active_connections{s()}) > {a.active_connections}",
+             a.sustained_for, "warning", f"{TARGET}: more than {a.active_connections} active connections",
              "{{ $value }} active connections."),
     )
 
 
-CERT_WARN_DAYS = 14  # the ACME client renews at 30 days left: 14 means two weeks of failed renewals
-CERT_CRITICAL_DAYS = 3
-
-
-def operations(view: NodeView) -> tuple[Rule, ...]:
-    """Backups and certificates, from the metrics files the node's scripts write (node exporter textfile)."""
-    b = view.standard.backup
-    age = b.max_age_hours * 3600
-    node = _label("node")
-    rules = (
-        Rule("BackupFailed", "nodegen_backup_last_status{sel} == 0", "0m", "critical",
-             f"the last database backup on {node} failed",
-             f"scripts/backup-db.sh on {node} exited non-zero ({_label('database')}); see its log (logger tag)."),
-        Rule("BackupTooOld", f"time() - nodegen_backup_last_success_timestamp_seconds{{sel}} > {age}", "0m",
-             "critical", f"no good database backup on {node} for {b.max_age_hours}h",
-             f"The last good backup of {_label('database')} is {{{{ $value | humanizeDuration }}}} old."),
-        Rule("CertificateExpiresSoon",
-             f"nodegen_certificate_expiry_timestamp_seconds{{sel}} - time() < {CERT_WARN_DAYS * 86400}", "0m",
-             "warning", f"the TLS certificate of {_label('domain')} expires in less than {CERT_WARN_DAYS} days",
-             "Renewal (scripts/certs.sh renew, twice a day) has not succeeded; "
-             "{{ $value | humanizeDuration }} left."),
-        Rule("CertificateExpiresVerySoon",
-             f"nodegen_certificate_expiry_timestamp_seconds{{sel}} - time() < {CERT_CRITICAL_DAYS * 86400}", "0m",
-             "critical", f"the TLS certificate of {_label('domain')} expires in less than {CERT_CRITICAL_DAYS} days",
-             "{{ $value | humanizeDuration }} left; run scripts/certs.sh renew on the node and read its output."),
-        Rule("CertificateSelfSigned", "nodegen_certificate_self_signed{sel} == 1", "1h", "warning",
-             f"{_label('domain')} still serves the bootstrap certificate",
-             "The gateway runs on the self-signed certificate of its first boot: run scripts/certs.sh renew."),
+def host(a: AlertThresholds) -> tuple[Spec, ...]:
+    return (
+        Spec("DiskSpaceLow", lambda s: f"{FS_FREE}{s()} < {a.disk_free_ratio:g}", a.sustained_for, "warning",
+             f"{_label('node')}: {_label('mountpoint')} has less than {a.disk_free_ratio:.0%} free",
+             f"{_label('mountpoint')} ({_label('device')}) has {{{{ $value | humanizePercentage }}}} free."),
+        Spec("MemoryPressure", lambda s: f"{MEM_FREE}{s()} < {a.memory_available_ratio:g}", a.sustained_for,
+             "warning", f"{_label('node')}: less than {a.memory_available_ratio:.0%} of memory available",
+             "{{ $value | humanizePercentage }} of the host's memory is available."),
     )
-    if b.ship_to is None:
-        return rules
-    return (*rules, Rule(
-        "BackupNotShipped", f"time() - nodegen_backup_last_shipped_timestamp_seconds{{sel}} > {age}", "0m",
-        "critical", f"no backup of {node} reached {b.ship_to} for {b.max_age_hours}h",
-        f"Backups of {node} are taken but not copied to the backup node; the last copy is "
-        "{{ $value | humanizeDuration }} old."))
+
+
+def data(a: AlertThresholds) -> tuple[Spec, ...]:
+    age = a.backup_max_age_hours
+    return (
+        Spec("PostgresDown", lambda s: f"pg_up{s()} == 0", a.down_for, "critical",
+             f"PostgreSQL on {_label('node')} is down",
+             f"postgres-exporter on {_label('node')} cannot connect to PostgreSQL for {a.down_for}."),
+        Spec("PostgresTooManyConnections",
+             lambda s: f"{PG_CONNECTIONS}{s()} > {a.postgres_connections_ratio:g}", a.sustained_for, "warning",
+             f"PostgreSQL on {_label('node')}: over {a.postgres_connections_ratio:.0%} of max_connections in use",
+             "{{ $value | humanizePercentage }} of max_connections are in use."),
+        Spec("RedisDown", lambda s: f"redis_up{s()} == 0", a.down_for, "critical",
+             f"Redis on {_label('node')} is down",
+             f"redis-exporter on {_label('node')} cannot reach Redis for {a.down_for}."),
+        Spec("BackupFailed", lambda s: f"{BACKUP_STATUS}{s()} == 0", "0m", "warning",
+             f"{_label('node')}: the last backup of {_label('database')} failed",
+             "scripts/backup-db.sh exited with an error; the previous good backup is kept."),
+        Spec("BackupTooOld", lambda s: f"time() - {BACKUP_METRIC}{s()} > {age * 3600}", "10m", "critical",
+             f"{_label('node')}: no successful backup of {_label('database')} for {age}h",
+             "The last successful backup finished {{ $value | humanizeDuration }} ago (scripts/backup-db.sh)."),
+    )
+
+
+def prometheus_health(a: AlertThresholds, alertmanager: bool) -> tuple[Spec, ...]:
+    specs = [
+        Spec("PrometheusRuleFailures",
+             lambda s: f"increase(prometheus_rule_evaluation_failures_total{s()}[{WINDOW}]) > 0", "0m", "warning",
+             f"Prometheus on {_label('node')} fails to evaluate rules",
+             f"Rule evaluations failed over {WINDOW}: the alerts of the failing group are blind."),
+        Spec("PrometheusScrapeFailures",
+             lambda s: f"count by (uptime) (up{s()} == 0) / count by (uptime) (up{s()}) > 0.25",
+             a.sustained_for, "warning", "Prometheus fails to scrape a quarter of its targets",
+             "{{ $value | humanizePercentage }} of the targets fail to scrape: suspect the network, "
+             "the gateways' metrics routes or Prometheus itself before each service."),
+        Spec("PrometheusConfigReloadFailed",
+             lambda s: f"prometheus_config_last_reload_successful{s()} == 0", "5m", "warning",
+             f"Prometheus on {_label('node')} runs an old configuration",
+             "The last reload of prometheus.yml failed; Prometheus keeps the previous configuration."),
+    ]
+    if alertmanager:
+        specs.append(Spec(
+            "PrometheusNotificationsFailing",
+            lambda s: f"rate(prometheus_notifications_errors_total{s()}[{WINDOW}]) > 0", "5m", "critical",
+            f"Prometheus on {_label('node')} cannot send alerts to Alertmanager",
+            "Alerts are evaluated but do not reach Alertmanager: nobody is notified of anything."))
+    return tuple(specs)
 
 
 def _selector(*matchers: str) -> str:
@@ -116,31 +214,73 @@ def _selector(*matchers: str) -> str:
     return "{" + ", ".join(kept) + "}" if kept else ""
 
 
-def _variant(spec: Rule, uptime: str, severity: str) -> Rule:
-    expr = spec.expr.replace("{sel5xx}", _selector(uptime, 'status=~"5.."')).replace("{sel}", _selector(uptime))
-    return replace(spec, expr=expr, severity=severity)
+def runbook_url(view: NodeView, alert: str) -> str:
+    return f"file://{view.standard.node_root}/docs/runbooks/{alert}.md"
 
 
-def split_by_uptime(spec: Rule, node_on_demand: bool) -> tuple[Rule, ...]:
+def _variant(view: NodeView, spec: Spec, uptime: str, severity: str) -> Rule:
+    def sel(*matchers: str) -> str:
+        return _selector(uptime, *matchers)
+
+    return Rule(spec.alert, spec.expr(sel), spec.for_, severity, spec.summary, spec.description,
+                runbook_url(view, spec.alert))
+
+
+def split_by_uptime(view: NodeView, spec: Spec) -> tuple[Rule, ...]:
     """The paging variant for always-on targets and an `info` one for on-demand targets."""
-    if node_on_demand:
+    if view.uptime == ON_DEMAND:
         # Prometheus itself runs on an on-demand node: nothing it sees may page.
-        return (_variant(spec, "", "info"),)
+        return (_variant(view, spec, "", "info"),)
     return (
-        _variant(spec, f'uptime!="{ON_DEMAND}"', spec.severity),
-        _variant(spec, f'uptime="{ON_DEMAND}"', "info"),
+        _variant(view, spec, f'uptime!="{ON_DEMAND}"', spec.severity),
+        _variant(view, spec, f'uptime="{ON_DEMAND}"', "info"),
     )
+
+
+def backup_missing(view: NodeView) -> tuple[Rule, ...]:
+    """No backup metric at all from a node with a database: the script never ran, or its file is gone."""
+    out = []
+    for node, uptime in database_nodes(view):
+        severity = "info" if ON_DEMAND in (uptime, view.uptime) else "warning"
+        out.append(Rule(
+            "BackupMetricMissing", f'absent({BACKUP_METRIC}{{node="{node}"}})', "1h", severity,
+            f"{node}: no backup metric",
+            f"{node} runs PostgreSQL but reports no {BACKUP_METRIC} (scripts/backup-db.sh writes it through the "
+            "node exporter's textfile collector).", runbook_url(view, "BackupMetricMissing"), (("node", node),)))
+    return tuple(out)
+
+
+def database_nodes(view: NodeView) -> tuple[tuple[str, str], ...]:
+    """(node, uptime) of every node this Prometheus watches that runs PostgreSQL."""
+    found = {(r.node, r.uptime) for r in view.scrape_remote if r.service.name == "postgres-exporter"}
+    if view.service("postgres") is not None:
+        found.add((view.id, view.uptime))
+    return tuple(sorted(found))
 
 
 def groups(view: NodeView) -> tuple[Group, ...]:
     a = view.standard.alerts
-    on_demand = view.uptime == ON_DEMAND
     prefix = f"{view.project}-{view.id}"
-    return tuple(
-        Group(f"{prefix}-{name}", tuple(r for spec in specs for r in split_by_uptime(spec, on_demand)))
-        for name, specs in (("availability", availability(a)), ("performance", performance(a)),
-                            ("operations", operations(view)))
+    alertmanager = view.service("alertmanager") is not None
+    sections: tuple[tuple[str, tuple[Spec, ...]], ...] = (
+        ("availability", availability(a, view.id, bool(view.scrape_remote))),
+        ("performance", performance(a)),
+        ("host", host(a)),
+        ("data", data(a)),
+        ("prometheus", prometheus_health(a, alertmanager)),
     )
+    out = [Group(f"{prefix}-records", records=records())]
+    for name, specs in sections:
+        rules = tuple(r for spec in specs for r in split_by_uptime(view, spec))
+        if name == "data":
+            rules += backup_missing(view)
+        out.append(Group(f"{prefix}-{name}", rules))
+    return tuple(out)
+
+
+def alert_names(view: NodeView) -> tuple[str, ...]:
+    """Every alert this node's Prometheus can fire, sorted (each has a runbook)."""
+    return tuple(sorted({r.alert for g in groups(view) for r in g.rules}))
 
 
 def single_quoted(text: str) -> str:

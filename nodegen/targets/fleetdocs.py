@@ -12,4 +12,6 @@ PATH = "FLEET.md"
 
 def render(fleet: FleetView) -> dict[str, str]:
     rows = fleet_rows(r for view in fleet.nodes for r in node_rows(view))
-    return {PATH: template("FLEET.md.j2", f=fleet, ports=fleet_tables(rows), diagram=fleet_diagram(fleet))}
+    tables = fleet.nodes[0].standard.port_tables if fleet.nodes else None  # every node shares the fleet's standard
+    return {PATH: template("FLEET.md.j2", f=fleet, ports=fleet_tables(rows, tables=tables),
+                           diagram=fleet_diagram(fleet))}

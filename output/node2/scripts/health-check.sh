@@ -25,15 +25,18 @@ USAGE
 
 read -r -a DOCKER <<< "${DOCKER:-docker}"
 PROBE_TIMEOUT=${PROBE_TIMEOUT:-15}
-SERVICES=('gateway-nginx' 'nats' 'ocr-service' 'postgres' 'redis' 'stt-service' 'vector-db' 'web-search')
+SERVICES=('gateway-nginx' 'nats' 'node-exporter' 'ocr-service' 'postgres' 'postgres-exporter' 'redis' 'redis-exporter' 'stt-service' 'vector-db' 'web-search')
 
 container_of() {
     case "$1" in
         'gateway-nginx') echo 'daarion-gateway-nginx' ;;
         'nats') echo 'daarion-nats' ;;
+        'node-exporter') echo 'daarion-node-exporter' ;;
         'ocr-service') echo 'daarion-ocr-service' ;;
         'postgres') echo 'daarion-postgres' ;;
+        'postgres-exporter') echo 'daarion-postgres-exporter' ;;
         'redis') echo 'daarion-redis' ;;
+        'redis-exporter') echo 'daarion-redis-exporter' ;;
         'stt-service') echo 'daarion-stt-service' ;;
         'vector-db') echo 'daarion-vector-db' ;;
         'web-search') echo 'daarion-web-search' ;;
@@ -45,9 +48,12 @@ check_of() {
     case "$1" in
         'gateway-nginx') echo 'GET :80/health' ;;
         'nats') echo 'GET :8222/healthz' ;;
+        'node-exporter') echo 'GET :9100/' ;;
         'ocr-service') echo 'GET :8896/health' ;;
         'postgres') echo 'pg_isready -U postgres -d daarion_memory' ;;
+        'postgres-exporter') echo 'GET :9187/' ;;
         'redis') echo 'sh -c redis-cli ping | grep -q PONG' ;;
+        'redis-exporter') echo 'GET :9121/health' ;;
         'stt-service') echo 'GET :8895/health' ;;
         'vector-db') echo 'GET :8898/health' ;;
         'web-search') echo 'GET :8897/health' ;;
@@ -58,9 +64,12 @@ probe() {
     case "$1" in
         'gateway-nginx') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-gateway-nginx' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:80/health' ;;
         'nats') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-nats' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:8222/healthz' ;;
+        'node-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-node-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9100/' ;;
         'ocr-service') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-ocr-service' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8896/health' ;;
         'postgres') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres' 'pg_isready' '-U' 'postgres' '-d' 'daarion_memory' ;;
+        'postgres-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9187/' ;;
         'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'sh' '-c' 'redis-cli ping | grep -q PONG' ;;
+        'redis-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9121/health' ;;
         'stt-service') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-stt-service' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8895/health' ;;
         'vector-db') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-vector-db' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8898/health' ;;
         'web-search') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-web-search' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8897/health' ;;
@@ -95,7 +104,7 @@ main() {
         fi
     done
     if [[ $quiet -eq 0 ]]; then
-        printf '%-14s %-41s %s\n' SERVICE CHECK STATUS
+        printf '%-18s %-41s %s\n' SERVICE CHECK STATUS
     fi
     for service in "${selected[@]}"; do
         total=$((total + 1))
@@ -110,7 +119,7 @@ main() {
             failed=$((failed + 1))
         fi
         if [[ $quiet -eq 0 || $status != healthy ]]; then
-            printf '%-14s %-41s %s\n' "$service" "$(check_of "$service")" "$status"
+            printf '%-18s %-41s %s\n' "$service" "$(check_of "$service")" "$status"
         fi
     done
     if [[ $quiet -eq 0 ]]; then

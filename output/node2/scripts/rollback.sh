@@ -160,7 +160,7 @@ wait_healthy() {
     log "  every service is healthy"
 }
 # --- end of the shared library ---------------------------------------------------------------------
-APPS=('gateway-nginx' 'nats' 'ocr-service' 'redis' 'stt-service' 'vector-db' 'web-search')
+APPS=('gateway-nginx' 'nats' 'nats-exporter' 'nginx-exporter' 'node-exporter' 'ocr-service' 'postgres-exporter' 'redis' 'redis-exporter' 'stt-service' 'vector-db' 'web-search')
 PG_CONTAINER='daarion-postgres'
 PG_USER='postgres'
 PG_DB='daarion_memory'

@@ -167,7 +167,7 @@ wait_healthy() {
 }
 # --- end of the shared library ---------------------------------------------------------------------
 STOP_TIMEOUT=${STOP_TIMEOUT:-30}
-CONTAINERS=('daarion-gateway-nginx' 'daarion-nats' 'daarion-ocr-service' 'daarion-postgres' 'daarion-redis' 'daarion-stt-service' 'daarion-vector-db' 'daarion-web-search')
+CONTAINERS=('daarion-gateway-nginx' 'daarion-nats' 'daarion-nats-exporter' 'daarion-nginx-exporter' 'daarion-node-exporter' 'daarion-ocr-service' 'daarion-postgres' 'daarion-postgres-exporter' 'daarion-redis' 'daarion-redis-exporter' 'daarion-stt-service' 'daarion-vector-db' 'daarion-web-search')
 DATA_SERVICES=('nats' 'postgres' 'redis' 'vector-db')
 DATA_VOLUMES=('nats_data' 'postgres_data' 'redis_data' 'vector-db_data')
 ADOPTED=()

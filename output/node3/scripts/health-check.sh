@@ -25,7 +25,7 @@ USAGE
 
 read -r -a DOCKER <<< "${DOCKER:-docker}"
 PROBE_TIMEOUT=${PROBE_TIMEOUT:-15}
-SERVICES=('city-federation' 'dao-governance' 'element-web' 'gateway-nginx' 'matrix-bridge' 'matrix-synapse' 'nats' 'postgres' 'redis')
+SERVICES=('city-federation' 'dao-governance' 'element-web' 'gateway-nginx' 'matrix-bridge' 'matrix-synapse' 'nats' 'node-exporter' 'postgres' 'postgres-exporter' 'redis' 'redis-exporter')
 
 container_of() {
     case "$1" in
@@ -36,8 +36,11 @@ container_of() {
         'matrix-bridge') echo 'daarion-matrix-bridge' ;;
         'matrix-synapse') echo 'daarion-matrix-synapse' ;;
         'nats') echo 'daarion-nats' ;;
+        'node-exporter') echo 'daarion-node-exporter' ;;
         'postgres') echo 'daarion-postgres' ;;
+        'postgres-exporter') echo 'daarion-postgres-exporter' ;;
         'redis') echo 'daarion-redis' ;;
+        'redis-exporter') echo 'daarion-redis-exporter' ;;
         *) return 1 ;;
     esac
 }
@@ -51,8 +54,11 @@ check_of() {
         'matrix-bridge') echo 'GET :8451/health' ;;
         'matrix-synapse') echo 'GET :8448/health' ;;
         'nats') echo 'GET :8222/healthz' ;;
+        'node-exporter') echo 'GET :9100/' ;;
         'postgres') echo 'pg_isready -U postgres -d daarion_memory' ;;
+        'postgres-exporter') echo 'GET :9187/' ;;
         'redis') echo 'sh -c redis-cli ping | grep -q PONG' ;;
+        'redis-exporter') echo 'GET :9121/health' ;;
     esac
 }
 
@@ -65,8 +71,11 @@ probe() {
         'matrix-bridge') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-matrix-bridge' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8451/health' ;;
         'matrix-synapse') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-matrix-synapse' 'curl' '-fsS' '-o' '/dev/null' 'http://localhost:8448/health' ;;
         'nats') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-nats' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:8222/healthz' ;;
+        'node-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-node-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9100/' ;;
         'postgres') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres' 'pg_isready' '-U' 'postgres' '-d' 'daarion_memory' ;;
+        'postgres-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-postgres-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9187/' ;;
         'redis') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis' 'sh' '-c' 'redis-cli ping | grep -q PONG' ;;
+        'redis-exporter') timeout "$PROBE_TIMEOUT" "${DOCKER[@]}" exec 'daarion-redis-exporter' 'wget' '-q' '-O' '/dev/null' 'http://127.0.0.1:9121/health' ;;
     esac
 }
 
@@ -98,7 +107,7 @@ main() {
         fi
     done
     if [[ $quiet -eq 0 ]]; then
-        printf '%-16s %-41s %s\n' SERVICE CHECK STATUS
+        printf '%-18s %-41s %s\n' SERVICE CHECK STATUS
     fi
     for service in "${selected[@]}"; do
         total=$((total + 1))
@@ -113,7 +122,7 @@ main() {
             failed=$((failed + 1))
         fi
         if [[ $quiet -eq 0 || $status != healthy ]]; then
-            printf '%-16s %-41s %s\n' "$service" "$(check_of "$service")" "$status"
+            printf '%-18s %-41s %s\n' "$service" "$(check_of "$service")" "$status"
         fi
     done
     if [[ $quiet -eq 0 ]]; then

@@ -157,7 +157,7 @@ wait_healthy() {
     log "  every service is healthy"
 }
 # --- end of the shared library ---------------------------------------------------------------------
-APPS=('city-federation' 'dao-governance' 'element-web' 'gateway-nginx' 'matrix-bridge' 'matrix-synapse' 'nats' 'redis')
+APPS=('city-federation' 'dao-governance' 'element-web' 'gateway-nginx' 'matrix-bridge' 'matrix-synapse' 'nats' 'nats-exporter' 'nginx-exporter' 'node-exporter' 'postgres-exporter' 'redis' 'redis-exporter')
 PG_CONTAINER='daarion-postgres'
 PG_USER='postgres'
 PG_DB='daarion_memory'

@@ -164,7 +164,7 @@ wait_healthy() {
 }
 # --- end of the shared library ---------------------------------------------------------------------
 STOP_TIMEOUT=${STOP_TIMEOUT:-30}
-CONTAINERS=('daarion-city-federation' 'daarion-dao-governance' 'daarion-element-web' 'daarion-gateway-nginx' 'daarion-matrix-bridge' 'daarion-matrix-synapse' 'daarion-nats' 'daarion-postgres' 'daarion-redis')
+CONTAINERS=('daarion-city-federation' 'daarion-dao-governance' 'daarion-element-web' 'daarion-gateway-nginx' 'daarion-matrix-bridge' 'daarion-matrix-synapse' 'daarion-nats' 'daarion-nats-exporter' 'daarion-nginx-exporter' 'daarion-node-exporter' 'daarion-postgres' 'daarion-postgres-exporter' 'daarion-redis' 'daarion-redis-exporter')
 DATA_SERVICES=('matrix-synapse' 'nats' 'postgres' 'redis')
 DATA_VOLUMES=('matrix-synapse_data' 'nats_data' 'postgres_data' 'redis_data')
 ADOPTED=()
