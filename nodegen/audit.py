@@ -300,11 +300,11 @@ def rollback(n: NodeFiles) -> Item:
         if not _executable(n, rel):
             item.fail(f"{rel}: missing or not executable")
     deploy = n.text(scripts.DEPLOY) or ""
-    if "PREVIOUS_REVISION" not in deploy or ":rollback" not in deploy:
-        item.fail(f"{scripts.DEPLOY}: does not record the previous revision and images")
+    if "releases/$RELEASE/images.txt" not in deploy or "release_set previous" not in deploy:
+        item.fail(f"{scripts.DEPLOY}: does not record each release (files, images, the one before it)")
     if item.ok:
-        item.evidence.append(f"{scripts.DEPLOY} records the previous revision, images and backup; "
-                             f"{scripts.ROLLBACK} returns to them")
+        item.evidence.append(f"{scripts.DEPLOY} records each release (generated files, images, backup) in "
+                             f"releases/; {scripts.ROLLBACK} returns to the previous one")
     return item
 
 

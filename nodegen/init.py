@@ -58,6 +58,8 @@ def fleet_text(project: str, domain: str, preset: str) -> str:
     text = re.sub(r"(?m)^  node_root: .*$", f"  node_root: /opt/{project}", text, count=1)
     text = re.sub(r"(?m)^# The DAARION fleet.*$", f"# The {project} fleet: what every node shares, and the catalog "
                   "of the standard's services.", text, count=1)
+    # Which node keeps the others' backups is the new fleet's choice (the daarion fleet ships them to node2).
+    text = re.sub(r", ship_to: [a-z0-9-]+", "", text, count=1)
     if preset == "minimal":
         text = _services_block(text, MINIMAL)
         # The daarion headings name that fleet's nodes; a new fleet gets the plain ones.

@@ -15,6 +15,7 @@ from nodegen.load.yamlio import parse
 from nodegen.pipeline import load_fleet
 from nodegen.standard import SECRET_NAME, SECRET_VALUE
 from nodegen.targets import CLUSTER_TARGETS
+from nodegen.targets.envfile import operations_secrets
 from nodegen.view.resolve import NodeView
 from nodegen.workspace import Workspace
 from tests.conftest import ROOT
@@ -89,6 +90,8 @@ def test_compose_and_env_example_agree_both_ways(workspace: Path, folder: Path, 
         if rel == ENV or rel.endswith((".json", ".sh")):  # dashboards' and scripts' own ${...} variables
             continue
         used |= references(text, bare=rel.startswith("docker-compose"))
+    for script in sorted((folder / "scripts").glob("*.sh")):  # what the operations scripts read from .env
+        used |= set(re.findall(r"env_value ([A-Z_][A-Z0-9_]*)", script.read_text(encoding="utf-8")))
     compose = compose_model(folder)
     used |= {str(s["environment"]) for s in (compose.get("secrets") or {}).values() if "environment" in s}
     assert sorted(used - listed) == [], "referenced but missing from .env.example"
@@ -98,8 +101,9 @@ def test_compose_and_env_example_agree_both_ways(workspace: Path, folder: Path, 
 @PARAMS
 def test_secrets_are_placeholders_and_required(workspace: Path, folder: Path, node: str) -> None:
     env = env_example(folder)
-    secrets = {e.name for e in view_of(workspace, node).secrets}
-    assert {name for name, value in env.items() if value == PLACEHOLDER} == secrets
+    view = view_of(workspace, node)
+    secrets = {e.name for e in view.secrets}
+    assert {name for name, value in env.items() if value == PLACEHOLDER} == secrets | operations_secrets(view)
     compose_text = (folder / COMPOSE).read_text(encoding="utf-8")
     for name in secrets:
         assert f'"${{{name}:?{name} is required; set it in .env}}"' in compose_text, name

@@ -680,8 +680,9 @@ def test_schema_did_you_mean_at_every_depth(tmp_path: Path, fleet: str, node: st
 
 
 def test_schema_unknown_key_lists_allowed(tmp_path: Path) -> None:
-    check(tmp_path, f"{N}:8:1: error[schema] unknown key 'zzz' in top level; allowed: address, dev_overrides, domain, "
-          "gateway, name, node, role, services, uptime, uses, visibility", node=NODE + "zzz: 1\n")
+    check(tmp_path, f"{N}:8:1: error[schema] unknown key 'zzz' in top level; allowed: address, adopt_volumes, "
+          "dev_overrides, domain, gateway, name, node, role, services, uptime, uses, visibility",
+          node=NODE + "zzz: 1\n")
 
 
 def test_schema_missing_key(tmp_path: Path) -> None:
@@ -946,6 +947,22 @@ def test_hardening_unknown_capability(tmp_path: Path) -> None:
     check(tmp_path, f"{F}:23:27: error[schema] services.api.hardening.cap_add.0: input should be 'CHOWN', "
           "'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'NET_BIND_SERVICE', 'SETGID', 'SETUID' or 'SETPCAP'",
           fleet=FLEET + "    hardening: {cap_add: [SYS_ADMIN]}\n")
+
+
+# --- operations: backup shipping, adopted volumes ---------------------------------------------------
+
+def test_backup_ship_to_names_a_node(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + "standard:\n  backup: {ship_to: n2}\n", more={N2: NODE2})
+    check(tmp_path, f"{F}:24:21: error[node-distribution] backup ship_to 'n3' is not a node of the fleet",
+          fleet=FLEET + "standard:\n  backup: {ship_to: n3}\n", more={N2: NODE2})
+
+
+def test_adopt_volumes_of_a_data_service(tmp_path: Path) -> None:
+    fleet = sub(FLEET, "    port: 5432\n", "    port: 5432\n    data: /var/lib/postgresql/data\n")
+    check(tmp_path, fleet=fleet, node=NODE + "adopt_volumes: {postgres: microdao-daarion_postgres_data}\n")
+    check(tmp_path, f"{N}:8:17: error[node-distribution] adopt_volumes: api is not a service of n1 that keeps data",
+          f"{N}:8:22: error[value-syntax] adopt_volumes: 'bad name;' is not a Docker volume name",
+          fleet=fleet, node=NODE + "adopt_volumes: {api: 'bad name;'}\n")
 
 
 # --- cluster targets --------------------------------------------------------------------------------

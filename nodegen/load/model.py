@@ -84,6 +84,12 @@ class BackupPolicy(Strict):
     )
     keep_daily: int = Field(7, ge=1, le=366, description="keep the newest backup of this many recent days")
     keep_weekly: int = Field(4, ge=0, le=520, description="keep the newest backup of this many recent ISO weeks")
+    ship_to: str | None = Field(
+        None, description="node id that receives every other node's backups, encrypted, over the private network"
+    )
+    max_age_hours: int = Field(
+        26, ge=1, le=24 * 31, description="BackupTooOld fires when the last good backup is older than this"
+    )
 
 
 PortClassName = Literal["mvp", "utility", "dagi"]
@@ -378,4 +384,8 @@ class Node(Strict):
     visibility: Visibility | None = Field(
         None, description="the widest visibility of this node's routes (default: fleet on dev nodes, else public); "
         "a service's own visibility on this node wins",
+    )
+    adopt_volumes: dict[str, str] = Field(
+        default_factory=dict,
+        description="service -> existing Docker volume its data lives in (switch-over: used as an external volume)",
     )

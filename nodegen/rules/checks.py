@@ -663,6 +663,27 @@ def check_alerting(m: Manifests) -> Iterator[Problem]:
                                  f"{name}: {var}: file: true is for secrets only (add secret: true)")
 
 
+VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def check_operations(m: Manifests) -> Iterator[Problem]:
+    """Where backups are shipped, and the existing volumes a switch-over adopts."""
+    fd = m.fleet_doc
+    target = m.fleet.standard.backup.ship_to
+    if target is not None and target not in m.nodes and target not in m.unreadable:
+        yield fd.problem(("standard", "backup", "ship_to"), "node-distribution",
+                         f"backup ship_to {target!r} is not a node of the fleet{_did_you_mean(target, m.nodes)}")
+    for node_id, node in m.nodes.items():
+        doc = m.node_docs[node_id]
+        runs = set(node_runs(m, node_id))
+        for name, volume in node.adopt_volumes.items():
+            svc = m.fleet.services.get(name)
+            if name not in runs or svc is None or svc.data is None:
+                yield doc.problem(("adopt_volumes", name), "node-distribution",
+                                  f"adopt_volumes: {name} is not a service of {node_id} that keeps data", key=True)
+            if not VOLUME_NAME.fullmatch(volume):
+                yield doc.problem(("adopt_volumes", name), "value-syntax",
+                                  f"adopt_volumes: {volume!r} is not a Docker volume name")
 def check_cluster(m: Manifests) -> Iterator[Problem]:
     """Replicas that a cluster engine would start and that cannot share their node's resources."""
     fd = m.fleet_doc
@@ -698,6 +719,7 @@ CHECKS: tuple[Rule, ...] = (
     check_visibility,
     check_proxy,
     check_hardening,
+    check_operations,
     check_cluster,
 )
 

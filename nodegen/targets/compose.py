@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nodegen.targets.matrix import INITDB_DIR, databases, plan
+from nodegen.targets.nginx import CONTAINER_DIR
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView
 
@@ -10,5 +11,5 @@ PATH = "docker-compose.all.yml"
 
 
 def render(view: NodeView) -> dict[str, str]:
-    return {PATH: template("docker-compose.all.yml.j2", v=view, matrix=plan(view),
+    return {PATH: template("docker-compose.all.yml.j2", v=view, nginx_dir=CONTAINER_DIR, matrix=plan(view),
                            initdb=INITDB_DIR.rstrip("/") if databases(view) else None)}

@@ -39,7 +39,26 @@ def env_groups(view: NodeView) -> list[tuple[str, list[EnvLine]]]:
         groups.setdefault(title, []).append(EnvLine(name, value, note))
     shared = groups.pop("shared", [])
     ordered = sorted(groups.items())
-    return ([("shared", shared)] if shared else []) + ordered
+    return ([("shared", shared)] if shared else []) + ordered + [("operations (scripts/)", operations(view))]
+
+
+def operations(view: NodeView) -> list[EnvLine]:
+    """What the node's scripts read from .env (compose does not): certificates, backup shipping."""
+    lines = [EnvLine("ACME_EMAIL", "", "setting: contact address the certificate authority sends expiry notices to "
+                                       "(scripts/certs.sh renew)")]
+    has_db = view.service("postgres") is not None
+    if has_db and (view.backup_ship_to or view.backup_receives):
+        lines.append(EnvLine("BACKUP_ENCRYPTION_KEY", PLACEHOLDER,
+                             "secret: passphrase backups are encrypted with before they leave the node; the same on "
+                             "every node of the fleet, kept outside it too (without it no shipped backup can be read)"))
+    if has_db and view.backup_ship_to:
+        lines.append(EnvLine("BACKUP_SSH_USER", "root",
+                             f"setting: ssh user on {view.backup_ship_to[0]} that receives the backups"))
+    return lines
+
+
+def operations_secrets(view: NodeView) -> set[str]:
+    return {line.name for line in operations(view) if line.value == PLACEHOLDER}
 
 
 def render(view: NodeView) -> dict[str, str]:

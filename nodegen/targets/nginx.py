@@ -9,6 +9,10 @@ from nodegen.view.resolve import NodeView
 
 CONF = "infra/nginx/nginx.conf"
 CERTS_README = "infra/nginx/certs/README.md"
+# Where the gateway container sees infra/nginx/ (mounted whole, so changed files reach it).
+CONTAINER_DIR = "/etc/nginx/nodegen"
+# The ACME HTTP-01 webroot: scripts/certs.sh has the ACME client write infra/nginx/acme/.
+ACME_WEBROOT = CONTAINER_DIR + "/acme"
 
 
 def upstream_var(service: str) -> str:
@@ -18,7 +22,7 @@ def upstream_var(service: str) -> str:
 def render(view: NodeView) -> dict[str, str]:
     gw = next(s for s in view.services if s.gateway)
     return {
-        CONF: template("nginx.conf.j2", v=view, gw=gw, upstream_var=upstream_var,
+        CONF: template("nginx.conf.j2", v=view, gw=gw, upstream_var=upstream_var, acme_webroot=ACME_WEBROOT,
                        status_port=GATEWAY_STATUS_PORT, matrix=plan(view)),
         CERTS_README: template("certs-README.md.j2", v=view),
     }

@@ -1,4 +1,4 @@
-"""Operations scripts in scripts/: health check, database backup (and its schedule), deploy, rollback.
+"""Operations scripts in scripts/: health check, database backup, certificates (and their schedules), deploy, rollback.
 
 Every value a script takes from the manifests is single-quoted for the shell by the templates' `sh`,
 `shwords` and `shargs` filters (nodegen.render); names are also validated before rendering, so
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nodegen.standard import ALERTMANAGER
+from nodegen.targets.nginx import CONTAINER_DIR
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView, Svc
 
@@ -17,6 +19,11 @@ BACKUP = "scripts/backup-db.sh"
 BACKUP_CRON = "scripts/backup-db.cron"
 DEPLOY = "scripts/deploy.sh"
 ROLLBACK = "scripts/rollback.sh"
+SWITCH_OVER = "scripts/switch-over.sh"
+CERTS = "scripts/certs.sh"
+CERTS_CRON = "scripts/certs.cron"
+# The ACME client scripts/certs.sh runs (the image is pinned like every other).
+CERTBOT_IMAGE = "certbot/certbot:v2.11.0"
 DATABASE_SERVICE = "postgres"
 
 
@@ -76,21 +83,37 @@ def smoke_paths(view: NodeView) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return http, ws
 
 
+def all_images(view: NodeView) -> tuple[str, ...]:
+    """Every image reference the node runs: deploy.sh records which image each one was."""
+    return tuple(sorted({s.image for s in view.services if s.image} | set(built_images(view))))
+
+
 def _context(view: NodeView) -> dict[str, object]:
     http, ws = smoke_paths(view)
     probes = tuple(probe(s) for s in view.services if s.health_test != ("NONE",))  # no probe: Prometheus `up`
+    db = database(view)
     return {
         "v": view,
         "probes": probes,
         "width": max(len("SERVICE"), *(len(p.service) for p in probes)) + 1,
         "check_width": max(len("CHECK"), *(len(p.check) for p in probes)) + 1,
-        "db": database(view),
+        "db": db,
         "images": built_images(view),
+        "all_images": all_images(view),
+        "prometheus": view.service("prometheus"),
+        "alertmanager": view.service(ALERTMANAGER),
+        "nginx_conf": CONTAINER_DIR + "/nginx.conf",
+        "certbot_image": CERTBOT_IMAGE,
+        "schedules": ("backup-db", "certs") if db is not None else ("certs",),
         "apps": tuple(s.name for s in view.services if s.name != DATABASE_SERVICE),
         "smoke_http": http,
         "smoke_ws": ws,
         "smoke_address": view.gateway.listen or "127.0.0.1",
         "backup": view.standard.backup,
+        "ship": view.backup_ship_to if db is not None else None,
+        "remote_dir": f"{view.standard.node_root}/backups/received/{view.id}",
+        "receives": view.backup_receives if db is not None else (),
+        "crypt": db is not None and bool(view.backup_ship_to or view.backup_receives),
         "root": view.standard.node_root,
     }
 
@@ -101,6 +124,9 @@ def render(view: NodeView) -> dict[str, str]:
         HEALTH_CHECK: template("health-check.sh.j2", **ctx),
         DEPLOY: template("deploy.sh.j2", **ctx),
         ROLLBACK: template("rollback.sh.j2", **ctx),
+        CERTS: template("certs.sh.j2", **ctx),
+        SWITCH_OVER: template("switch-over.sh.j2", **ctx),
+        CERTS_CRON: template("certs.cron.j2", **ctx),
     }
     if ctx["db"] is not None:
         files[BACKUP] = template("backup-db.sh.j2", **ctx)

@@ -241,6 +241,12 @@ class NodeView:
     nginx_version: tuple[int, ...] = (1, 22)  # the nginx the gateway config is written for
     dev_overrides: bool = False
     manifest: str = ""  # the node's own manifest, as problems name it
+    backup_ship_to: tuple[str, str] | None = None  # (node id, private address) that receives this node's backups
+    backup_receives: tuple[str, ...] = ()  # nodes whose backups this node keeps in backups/received/
+    adopted: tuple[tuple[str, str], ...] = ()  # (volume key, existing Docker volume) used as external volumes
+
+    def adopted_volume(self, key: str) -> str | None:
+        return dict(self.adopted).get(key)
 
     @property
     def regenerate(self) -> str:
@@ -360,7 +366,8 @@ def _resolve_node(b: _Build, node_id: str) -> NodeView:
         remotes=remotes,
         gateway=node.gateway,
         standard=m.fleet.standard,
-        sources=(m.fleet_doc.path, *(m.node_docs[n].path for n in sorted({node_id, *b.topo.related_nodes(node_id)}))),
+        sources=(m.fleet_doc.path, *(m.node_docs[n].path for n in sorted({node_id, *b.topo.related_nodes(node_id),
+                                                                            *_backup_nodes(m, node_id)}))),
         log_level=log_level,
         network=f"{m.fleet.project}_net",
         users=tuple(User(e.consumer, e.service, e.via, e.kind) for e in b.topo.edges_to(node_id)),
@@ -369,6 +376,9 @@ def _resolve_node(b: _Build, node_id: str) -> NodeView:
         nginx_version=_nginx_version(m, gateway_name, runs.get(gateway_name)),
         dev_overrides=node.role == "dev" if node.dev_overrides is None else node.dev_overrides,
         manifest=m.node_docs[node_id].path,
+        backup_ship_to=_ship_to(m, node_id),
+        backup_receives=_backup_senders(m, node_id),
+        adopted=tuple(sorted((f"{name}_data", volume) for name, volume in node.adopt_volumes.items())),
         fleet_network=m.fleet.network,
         telegram_chat_id=m.fleet.telegram_chat_id,
     )
@@ -411,6 +421,26 @@ def beside_placed(m: Manifests, runs: set[str]) -> list[str]:
         name for name, svc in m.fleet.services.items()
         if svc.beside is not None and (svc.beside == "*" or svc.beside in runs)
     )
+
+
+def _backup_senders(m: Manifests, node_id: str) -> tuple[str, ...]:
+    """Nodes with a database that ship their backups to node_id."""
+    if m.fleet.standard.backup.ship_to != node_id:
+        return ()
+    return tuple(sorted(n for n in m.nodes if n != node_id
+                        and any(name == "postgres" for _, name, _ in node_service_entries(m, n))))
+
+
+def _backup_nodes(m: Manifests, node_id: str) -> tuple[str, ...]:
+    shipped = _ship_to(m, node_id)
+    return (shipped[0],) if shipped else ()
+
+
+def _ship_to(m: Manifests, node_id: str) -> tuple[str, str] | None:
+    target = m.fleet.standard.backup.ship_to
+    if target is None or target == node_id or target not in m.nodes:
+        return None
+    return target, m.nodes[target].address
 
 
 def _remote(m: Manifests, node_id: str, name: str, gateway_name: str) -> Remote:
