@@ -148,7 +148,7 @@ def health(n: NodeFiles) -> Item:
     for svc in n.view.services:
         check = (services.get(svc.name) or {}).get("healthcheck", {})
         test = check.get("test")
-        if svc.health_test == ("NONE",) and svc.metrics and check.get("disable") is True:
+        if svc.health_test == ("NONE",) and svc.metrics and "healthcheck" not in (services.get(svc.name) or {}):
             scraped += 1  # no probe binary in the image: Prometheus' `up` is its health check
         elif not test:
             item.fail(f"{svc.name}: no healthcheck")

@@ -169,14 +169,16 @@ def test_every_service_follows_the_standard(workspace: Path, folder: Path, node:
         else:
             assert svc["networks"] == ([edge, data] if tcp_needs else [edge]), name
         assert svc["cap_drop"] == ["ALL"]
-        # Read-only unless the catalog says otherwise (Synapse: Compose writes its configs into the container).
-        assert svc.get("read_only", False) is resolved.read_only, name
+        # Read-only unless the catalog says otherwise (Synapse: Compose writes its configs into the container)
+        # or the service reads a secret file, which Compose writes into the container the same way.
+        assert svc.get("read_only", False) is resolved.read_only_root, name
         assert resolved.read_only or name == "matrix-synapse", name
+        assert resolved.read_only_root is (resolved.read_only and "secrets" not in svc), name
         assert set(svc["deploy"]["resources"]["limits"]) == {"cpus", "memory", "pids"}
         if "build" in svc:
             assert svc["user"] == "10001:10001", name
-        check = svc["healthcheck"]
-        if check.get("disable") is True:
+        check = svc.get("healthcheck")
+        if check is None:
             # Only an exporter whose image has no probe binary; Prometheus scrapes it (its `up` is the check).
             resolved = next(s for s in view.services if s.name == name)
             assert resolved.exporter_of is not None and resolved.metrics, name

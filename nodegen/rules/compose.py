@@ -134,7 +134,7 @@ def _has_healthcheck(svc: dict[str, Any]) -> bool:
 def healthchecks(c: Compose) -> Iterator[Problem]:
     services = c.services
     for name, svc in services.items():
-        exempt = is_exporter(svc) and (svc.get("healthcheck") or {}).get("disable") is True
+        exempt = is_exporter(svc) and "healthcheck" not in svc
         if not _has_healthcheck(svc) and not exempt:
             yield c.at(_svc(name), "health-endpoint", f"{name}: no healthcheck (the standard: GET /health)", key=True)
         depends = svc.get("depends_on")

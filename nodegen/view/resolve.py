@@ -128,6 +128,12 @@ class Svc:
     def secret_files(self) -> tuple[Env, ...]:
         return tuple(e for e in self.env if e.file)
 
+    @property
+    def read_only_root(self) -> bool:
+        """Compose writes a secret taken from the environment into the container's /run/secrets, which a
+        read-only root refuses ("`file` is the sole supported option"): such a service keeps a writable root."""
+        return self.read_only and not self.secret_files
+
 
 @dataclass(frozen=True)
 class Endpoint:
