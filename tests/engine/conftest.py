@@ -79,8 +79,9 @@ class Node:
 
     def run_script(self, name: str, *args: str, env: dict[str, str] | None = None,
                    timeout: int = 300) -> subprocess.CompletedProcess[str]:
-        """One of the node's generated scripts, run as an operator would, against the engine."""
-        return subprocess.run(["bash", str(self.folder / "scripts" / name), *args], cwd=self.folder,
+        """One of the node's generated scripts, run as an operator would, against the engine: inside the
+        engine's network namespace, so that whatever a script reaches for (the fleet's 10.0.0.x) stays here."""
+        return subprocess.run(self.engine.inside("bash", str(self.folder / "scripts" / name), *args), cwd=self.folder,
                               env={**self.engine.env, **(env or {})}, capture_output=True, text=True,
                               timeout=timeout, check=False)
 
