@@ -87,9 +87,6 @@ class BackupPolicy(Strict):
     ship_to: str | None = Field(
         None, description="node id that receives every other node's backups, encrypted, over the private network"
     )
-    max_age_hours: int = Field(
-        26, ge=1, le=24 * 31, description="BackupTooOld fires when the last good backup is older than this"
-    )
 
 
 PortClassName = Literal["mvp", "utility", "dagi"]
