@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from importlib import resources
+from importlib.resources.abc import Traversable
 from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,10 +72,9 @@ def _md_cell(value: object) -> str:
     return str(value).replace("|", "\\|")
 
 
-def _environment() -> jinja2.Environment:
-    loader = jinja2.FunctionLoader(_load_template)
+def _environment(load: Callable[[str], str | None] | None = None) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=loader,
+        loader=jinja2.FunctionLoader(load or _load_template),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -91,9 +94,9 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _load_template(name: str) -> str | None:
+def _load_template(name: str, root: Traversable | None = None) -> str | None:
     try:
-        return resources.files("nodegen.templates").joinpath(name).read_text(encoding="utf-8")
+        return (root or resources.files("nodegen.templates")).joinpath(name).read_text(encoding="utf-8")
     except (FileNotFoundError, IsADirectoryError):
         return None
 
@@ -109,24 +112,96 @@ def environment() -> jinja2.Environment:
     return _ENV
 
 
+COMPILED_FOLDER = "__jinjacache__"  # beside the installed templates, as __pycache__ is beside modules
+
+
+class CompiledTemplates(jinja2.BytecodeCache):
+    """Compiled templates kept in folders: read from the first that holds a current one, written to the
+    first that can be written.
+
+    A compiled template is used only when all of these match: its key (the template's name, the Jinja
+    version and everything in the environment that shapes the generated code) and Jinja's own checks
+    (the sha1 of the template's source, Jinja's bytecode format, the Python version). A changed
+    template, another Jinja or another Python therefore compiles afresh and replaces the stale file.
+    """
+
+    def __init__(self, folders: list[Path], signature: str) -> None:
+        self.folders = folders
+        self.signature = signature
+
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        return hashlib.sha256(f"{name}\0{self.signature}".encode()).hexdigest()
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        for folder in self.folders:
+            try:
+                with open(folder / f"{bucket.key}.cache", "rb") as f:
+                    bucket.load_bytecode(f)
+            except OSError:
+                continue
+            except Exception:  # a truncated or foreign file: compile instead
+                bucket.reset()
+            if bucket.code is not None:
+                return
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        for folder in self.folders:
+            path = folder / f"{bucket.key}.cache"
+            tmp = folder / f".{bucket.key}.{os.getpid()}.tmp"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                with open(tmp, "wb") as f:
+                    bucket.write_bytecode(f)
+                os.replace(tmp, path)
+                return
+            except OSError:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+
+
+def signature(env: jinja2.Environment) -> str:
+    """What, besides a template's source, decides the code Jinja compiles it to."""
+    options = (
+        env.block_start_string, env.block_end_string, env.variable_start_string, env.variable_end_string,
+        env.comment_start_string, env.comment_end_string, env.line_statement_prefix, env.line_comment_prefix,
+        env.trim_blocks, env.lstrip_blocks, env.newline_sequence, env.keep_trailing_newline, env.optimized,
+        env.autoescape, type(env.undefined).__name__, env.undefined.__name__, sorted(env.extensions),
+        sorted(env.filters), sorted(env.tests),
+    )
+    return f"jinja2 {jinja2.__version__}\0{options!r}"
+
+
+def installed_folder() -> Path | None:
+    """The compiled-templates folder beside the installed templates (None if they are not on disk)."""
+    root = resources.files("nodegen.templates")
+    return Path(str(root)) / COMPILED_FOLDER if isinstance(root, Path) else None
+
+
 def use_bytecode_cache(directory: Path | None) -> None:
-    """Keep compiled templates in directory between runs (keyed by each template's source)."""
-    if directory is None:
-        environment().bytecode_cache = None
-        return
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return
-    environment().bytecode_cache = jinja2.FileSystemBytecodeCache(str(directory))
+    """Keep compiled templates beside the installed templates, else in directory (a workspace's cache).
 
-
-def precompile() -> None:
-    """Compile every template now (before forking workers, so each does not compile its own)."""
+    The installed folder is what makes a workspace's first run (a fresh clone) fast; it is filled at
+    install time or by the installation's first render, the way Python fills __pycache__.
+    """
     env = environment()
-    for entry in resources.files("nodegen.templates").iterdir():
-        if entry.name.endswith(".j2"):
-            env.get_template(entry.name)
+    folders = [f for f in (installed_folder(), directory) if f is not None]
+    env.bytecode_cache = CompiledTemplates(folders, signature(env)) if folders else None
+
+
+def compile_all(source: Path, folder: Path) -> list[str]:
+    """Compile every template of source (a templates folder) into folder: the install-time step."""
+    env = _environment(lambda name: _load_template(name, source))
+    env.bytecode_cache = CompiledTemplates([folder], signature(env))
+    return precompile(env, source)
+
+
+def precompile(env: jinja2.Environment | None = None, root: Traversable | None = None) -> list[str]:
+    """Compile every template now (before forking workers, so each does not compile its own)."""
+    env = env or environment()
+    names = sorted(e.name for e in (root or resources.files("nodegen.templates")).iterdir() if e.name.endswith(".j2"))
+    for name in names:
+        env.get_template(name)
+    return names
 
 
 def template(name: str, **context: Any) -> str:
