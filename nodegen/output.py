@@ -10,21 +10,23 @@ a later render can tell a hand edit (refused without --force) from its own earli
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import difflib
 import functools
 import os
 import shutil
 import stat
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nodegen.checksums import SUM_FILE, Files, digest, is_unmanaged, parse_sum
 from nodegen.errors import NodegenError
 from nodegen.handedits import refusal
+
+if TYPE_CHECKING:  # ctypes and threads are imported by the commands that write, not by check
+    import ctypes
+    from concurrent.futures import Future
 
 STAGING_PREFIX = ".nodegen-staging-"
 # Files that live in a node folder on purpose but are never generated (secrets stay out of Git).
@@ -148,7 +150,14 @@ _AT_FDCWD = -100
 
 @functools.cache
 def _libc() -> ctypes.CDLL | None:
-    """The C library, looked up once (find_library may run ldconfig)."""
+    """The C library, looked up once: on POSIX the process's own symbols hold it (find_library runs ldconfig)."""
+    import ctypes
+
+    if os.name == "posix":
+        with contextlib.suppress(OSError):
+            return ctypes.CDLL(None, use_errno=True)
+    import ctypes.util
+
     libc_name = ctypes.util.find_library("c")
     return ctypes.CDLL(libc_name, use_errno=True) if libc_name is not None else None
 
@@ -267,6 +276,8 @@ def stage_folders(
     items = folders.items() if isinstance(folders, Mapping) else folders
     if isinstance(folders, Mapping) and len(folders) <= 1:
         return [(folder, one((folder, files))) for folder, files in items]
+    from concurrent.futures import ThreadPoolExecutor
+
     order: list[Path] = []
     futures: list[Future[Staged | OutputError]] = []
     roots: dict[Path, bool] = {}
