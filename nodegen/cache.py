@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 from importlib import util
 from pathlib import Path
@@ -31,26 +32,49 @@ def enabled() -> bool:
     return os.environ.get("NODEGEN_NO_CACHE", "") in ("", "0")
 
 
+GENERATED = ("__pycache__", "__jinjacache__")  # compiled modules and templates: derived from what is hashed
+
+
+def _files_under(folder: Path, suffix: str) -> list[Path]:
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in GENERATED)
+        found += [Path(root, n) for n in sorted(names) if n.endswith(suffix)]
+    return found
+
+
 def _code_files() -> list[Path]:
-    package = Path(__file__).resolve().parent
-    files = sorted(package.rglob("*.py"))
+    files = _files_under(Path(__file__).resolve().parent, ".py")
     spec = util.find_spec("nodegen.templates")
     for location in (spec.submodule_search_locations or []) if spec else []:
-        files += sorted(Path(location).rglob("*.j2"))
+        files += _files_under(Path(location), ".j2")
     return files
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def library_versions() -> list[str]:
+    """The installed LIBRARIES by their metadata folders' names (`jinja2-3.1.6.dist-info`), in the order
+    of sys.path: the version is in the name. Listing sys.path spares importing importlib.metadata."""
+    wanted = {_normal(lib) for lib in LIBRARIES}
+    found = []
+    for entry in sys.path:
+        try:
+            names = sorted(os.listdir(entry or "."))
+        except OSError:
+            continue
+        found += [n for n in names if n.endswith((".dist-info", ".egg-info")) and _normal(n.split("-")[0]) in wanted]
+    return found
 
 
 def fingerprint(ws: Workspace) -> str:
     """sha256 over nodegen's code and templates, library versions and the workspace's manifests."""
-    from importlib import metadata  # ~10 ms: only the commands that use the cache pay for it
-
     h = hashlib.sha256()
     h.update(f"{__version__}\0{sys.version}\0".encode())
-    for lib in LIBRARIES:
-        try:
-            h.update(f"{lib}={metadata.version(lib)}\0".encode())
-        except metadata.PackageNotFoundError:
-            h.update(f"{lib}=none\0".encode())
+    for name in library_versions():
+        h.update(f"{name}\0".encode())
     for path in _code_files():
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     for path in sorted(ws.nodes_dir.iterdir()):

@@ -80,3 +80,25 @@ def test_the_cache_can_be_turned_off(clean: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("NODEGEN_NO_CACHE", "1")
     assert cache.clean_by_cache(Workspace(clean), None) is None
     assert (clean / cache.CACHE_DIR / ".gitignore").read_text() == "*\n"
+
+
+def test_library_versions_are_those_installed_and_part_of_the_key(
+    clean: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from importlib import metadata
+
+    listed = cache.library_versions()
+    for lib in cache.LIBRARIES:
+        version = metadata.version(lib)
+        assert any(cache._normal(n).startswith(cache._normal(lib) + "_" + cache._normal(version)) for n in listed), lib
+    key = cache.fingerprint(Workspace(clean))
+    (tmp_path / "Jinja2-99.0.dist-info").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert cache.library_versions()[0] == "Jinja2-99.0.dist-info"
+    assert cache.fingerprint(Workspace(clean)) != key
+
+
+def test_compiled_modules_and_templates_are_not_part_of_the_key() -> None:
+    files = cache._code_files()
+    assert files and not any(part in cache.GENERATED for f in files for part in f.parts)
+    assert {f.suffix for f in files} == {".py", ".j2"}
