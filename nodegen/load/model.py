@@ -6,7 +6,13 @@ across services or nodes live in `validate`; templates never see these, only `re
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Literal
+
+# No third-party pydantic plugins run inside nodegen: looking for them scans the entry points of every
+# installed distribution when the first model is built (pydantic's documented switch; a value the
+# user set is kept).
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from pydantic import BaseModel, ConfigDict, Field
 
