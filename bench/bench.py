@@ -7,7 +7,12 @@ Targets (docs/performance.md): `nodegen check --all` on the shipped fleet, cold,
 `docker compose config -q` runs together, and `validate` under half of them; a 100 x 50 fleet renders
 in under 1 s and 150 MiB; cost grows linearly with the fleet; with --kapitan, a cold `render --all` of
 the shipped fleet into an empty output/ at least 10x faster than `kapitan compile` of the equivalent
-Kapitan project (both run alternately, each in a fresh copy).
+Kapitan project.
+
+"Cold" is a fresh clone: every round copies the workspace (nodes/, and output/ for check) into an
+empty folder, so there is no .nodegen-cache; nodegen's installation is as `pip install` left it.
+The commands a target compares run alternately in the same rounds, so load on the machine weighs on
+both sides alike.
 """
 
 from __future__ import annotations
@@ -34,6 +39,12 @@ COLD = {**os.environ, "NODEGEN_NO_CACHE": "1"}
 
 def run_measured(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one child process."""
+    wall, mib, _ = run_timed(cmd, cwd, env)
+    return wall, mib
+
+
+def run_timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of one child process."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -42,7 +53,53 @@ def run_measured(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -
     if code != 0:
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise SystemExit(f"{' '.join(cmd)} exited {code}: {err[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+
+
+Sample = tuple[float, float, float]  # wall s, peak MiB, CPU s
+
+
+def summary(runs: list[Sample]) -> dict[str, float]:
+    return {"min_s": min(r[0] for r in runs), "median_s": statistics.median(r[0] for r in runs),
+            "peak_mib": max(r[1] for r in runs), "cpu_min_s": min(r[2] for r in runs)}
+
+
+def summed(parts: list[Sample]) -> Sample:
+    """Several processes run one after another, as one sample."""
+    return sum(p[0] for p in parts), max(p[1] for p in parts), sum(p[2] for p in parts)
+
+
+def fresh_copy(tmp: Path, *, output: bool) -> Path:
+    """The shipped workspace as a fresh clone has it: nodes/ (and output/), no .nodegen-cache."""
+    ws = tmp / "ws"
+    shutil.copytree(ROOT / "nodes", ws / "nodes")
+    if output:
+        shutil.copytree(ROOT / "output", ws / "output", symlinks=True)
+    return ws
+
+
+def side_by_side(repeat: int, binary: str | None, kapitan: str | None, fleet: Path) -> dict[str, dict[str, float]]:
+    """The issue's comparisons, alternately in each round: compose x3, cold check, cold validate, cold
+    render into an empty output/, and kapitan compile in a fresh copy of its project."""
+    runs: dict[str, list[Sample]] = {}
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="nodegen-bench-") as tmp:
+            if binary:
+                runs.setdefault("compose config -q x3 (shipped)", []).append(summed([
+                    run_timed([binary, "-f", "docker-compose.all.yml", "--env-file", ".env.example", "config", "-q"],
+                              ROOT / "output" / node) for node in ("node1", "node2", "node3")]))
+            for label, args, output in (("shipped check --all (cold)", ("check", "--all"), True),
+                                        ("shipped validate (cold)", ("validate",), False),
+                                        ("shipped render --all (cold, empty output/)", ("render", "--all"), False)):
+                sub = Path(tmp) / label.split()[1]
+                ws = fresh_copy(sub, output=output)
+                runs.setdefault(label, []).append(run_timed(nodegen("-C", str(ws), *args), ws))
+            if kapitan:
+                copy = Path(tmp) / "kapitan"
+                shutil.copytree(fleet, copy, ignore=shutil.ignore_patterns("compiled"))
+                runs.setdefault("kapitan compile (3 targets, 4 templates)", []).append(
+                    run_timed([kapitan, "compile"], copy))
+    return {label: summary(r) for label, r in runs.items()}
 
 
 def best_of(cmd: list[str], cwd: Path, repeat: int, env: dict[str, str] | None = None) -> dict[str, float]:
@@ -79,21 +136,23 @@ def generate_fleet(folder: Path, nodes: int, services: int) -> None:
         )
 
 
-def versus_kapitan(kapitan: str, fleet: Path, repeat: int) -> dict[str, dict[str, float]]:
-    """nodegen's cold render of the shipped fleet and `kapitan compile` of the same fleet, alternately."""
-    ours: list[tuple[float, float]] = []
-    theirs: list[tuple[float, float]] = []
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory(prefix="nodegen-bench-") as tmp:
-            shutil.copytree(ROOT / "nodes", Path(tmp) / "nodes")
-            ours.append(run_measured(nodegen("-C", tmp, "render", "--all"), Path(tmp), COLD))
-            copy = Path(tmp) / "kapitan"
-            shutil.copytree(fleet, copy, ignore=shutil.ignore_patterns("compiled"))
-            theirs.append(run_measured([kapitan, "compile"], copy))
-    return {label: {"min_s": min(t for t, _ in runs), "median_s": statistics.median(t for t, _ in runs),
-                    "peak_mib": max(m for _, m in runs)}
-            for label, runs in (("shipped render --all (cold, empty output/)", ours),
-                                ("kapitan compile (3 targets, 4 templates)", theirs))}
+def targets(results: dict[str, object]) -> dict[str, str]:
+    """The issue's ratios, from the medians of the side-by-side rounds."""
+    def median(label: str) -> float | None:
+        value = results.get(label)
+        return value["median_s"] if isinstance(value, dict) else None
+
+    compose = median("compose config -q x3 (shipped)")
+    check, validate = median("shipped check --all (cold)"), median("shipped validate (cold)")
+    render, kapitan = median("shipped render --all (cold, empty output/)"), median(
+        "kapitan compile (3 targets, 4 templates)")
+    out = {}
+    if compose and check and validate:
+        out["cold check / compose x3 (target <= 1)"] = f"{check / compose:.2f}"
+        out["cold validate / compose x3 (target < 0.5)"] = f"{validate / compose:.2f}"
+    if kapitan and render:
+        out["kapitan compile / cold render (target >= 10)"] = f"{kapitan / render:.1f}"
+    return out
 
 
 def nodegen(*args: str) -> list[str]:
@@ -106,6 +165,7 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--targets-only", action="store_true", help="only the side-by-side rounds")
     parser.add_argument("--kapitan", help="a kapitan executable (installed in its own venv)")
     parser.add_argument("--kapitan-fleet", type=Path, default=ROOT.parent / "shared" / "bench" / "kapitan-fleet")
     args = parser.parse_args()
@@ -113,24 +173,20 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
                    f"{platform.python_version()}, {platform.platform()}",
     }
+    binary = compose_binary()
+    results.update(side_by_side(args.repeat, binary, args.kapitan, args.kapitan_fleet))
+    if not args.targets_only:
+        generated(results, args)
+    results["python -c pass (interpreter start)"] = best_of([sys.executable, "-c", "pass"], ROOT, args.repeat)
+    report(results, args.json)
+
+
+def generated(results: dict[str, object], args: argparse.Namespace) -> None:
+    """The warm check of the shipped fleet, and the generated fleets of growing size."""
     check = nodegen("-C", str(ROOT), "check", "--all")
-    results["shipped check --all (no cache)"] = best_of(check, ROOT, args.repeat, COLD)
-    results["shipped validate"] = best_of(nodegen("-C", str(ROOT), "validate"), ROOT, args.repeat, COLD)
+    results["shipped check --all (no cache, NODEGEN_NO_CACHE=1)"] = best_of(check, ROOT, args.repeat, COLD)
     run_measured(check, ROOT)  # fills .nodegen-cache when output/ is current
     results["shipped check --all (cached)"] = best_of(check, ROOT, args.repeat)
-    binary = compose_binary()
-    if binary:
-        def three_configs() -> tuple[float, float]:
-            total, peak = 0.0, 0.0
-            for node in ("node1", "node2", "node3"):
-                t, m = run_measured([binary, "-f", "docker-compose.all.yml", "--env-file", ".env.example",
-                                     "config", "-q"], ROOT / "output" / node)
-                total, peak = total + t, max(peak, m)
-            return total, peak
-        runs = [three_configs() for _ in range(args.repeat)]
-        results["compose config -q x3 (shipped)"] = {"min_s": min(t for t, _ in runs),
-                                                     "median_s": statistics.median(t for t, _ in runs),
-                                                     "peak_mib": max(m for _, m in runs)}
     for nodes in sorted({max(1, args.nodes // 4), max(1, args.nodes // 2), args.nodes}):
         with tempfile.TemporaryDirectory(prefix="nodegen-bench-") as tmp:
             ws = Path(tmp)
@@ -147,17 +203,22 @@ def main() -> None:
             results[f"{label} render --all (unchanged)"] = best_of(render, ws, args.repeat)
             results[f"{label} check --all (no cache)"] = best_of(nodegen("-C", tmp, "check", "--all"), ws,
                                                                  args.repeat, COLD)
-    if args.kapitan:
-        results.update(versus_kapitan(args.kapitan, args.kapitan_fleet, args.repeat))
-    results["python -c pass (interpreter start)"] = best_of([sys.executable, "-c", "pass"], ROOT, args.repeat)
+
+
+def report(results: dict[str, object], json_file: Path | None) -> None:
+    results["targets"] = targets(results)
     for key, value in results.items():
-        if isinstance(value, dict):
-            print(f"{key:<40} min {value['min_s']:.3f}s  median {value['median_s']:.3f}s  "
-                  f"peak {value['peak_mib']:.0f} MiB")
+        if isinstance(value, dict) and "min_s" in value:
+            cpu = f"  cpu {value['cpu_min_s']:.3f}s" if "cpu_min_s" in value else ""
+            print(f"{key:<48} min {value['min_s']:.3f}s  median {value['median_s']:.3f}s  "
+                  f"peak {value['peak_mib']:.0f} MiB{cpu}")
+        elif isinstance(value, dict):
+            for name, ratio in value.items():
+                print(f"{name:<48} {ratio}")
         else:
             print(f"{key}: {value}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if json_file:
+        json_file.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
