@@ -89,6 +89,7 @@ def _environment(load: Callable[[str], str | None] | None = None) -> jinja2.Envi
     env.filters["sh"] = sh
     env.filters["shwords"] = _sh_words
     env.filters["shargs"] = _sh_args
+    env.filters["sha256"] = lambda v: hashlib.sha256(str(v).encode("utf-8")).hexdigest()
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)
     env.globals["header"] = header
     return env
