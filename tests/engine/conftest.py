@@ -48,6 +48,7 @@ def engine() -> Iterator[Engine]:
     daemon.root.mkdir()
     try:
         daemon.start()
+        install_compose_plugin(daemon)
         wanted = images.compose_images(rendered_compose_files())
         lacking = images.missing_standins(wanted)
         assert not lacking, f"no stand-in image for {lacking}: add one to tests/engine/images.py"
@@ -56,6 +57,16 @@ def engine() -> Iterator[Engine]:
     finally:
         daemon.stop()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def install_compose_plugin(daemon: Engine) -> None:
+    """`docker compose` for the generated scripts, as a host's docker-compose-plugin package provides it:
+    the Compose v2 binary as a CLI plugin in the engine's own client configuration (never the host's)."""
+    binary = compose_binary()
+    assert binary is not None
+    plugins = Path(daemon.env["DOCKER_CONFIG"]) / "cli-plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    (plugins / "docker-compose").symlink_to(binary)
 
 
 @dataclass

@@ -2,12 +2,13 @@
 
     nsenter --net=/run/netns/NS python probe.py < [{"kind": "http", "url": ..., "host": ...}, ...]
 Kinds: http (one request, no redirects followed), burst (N requests pipelined on one connection, the statuses),
-ws (open a websocket, read the greeting, send a message, read the echo). TLS is not verified: the probe
-talks to the node's gateway by address, with the test's self-signed certificate.
+ws (open a websocket, read the greeting, send a message, read the echo), cert (the served certificate).
+TLS is not verified: the probe talks to the node's gateway by address, with the test's self-signed certificate.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import socket
@@ -88,7 +89,18 @@ def websocket(step: dict[str, Any]) -> dict[str, Any]:
         return {"error": repr(exc)}
 
 
-KINDS = {"http": http_request, "burst": burst, "ws": websocket}
+def certificate(step: dict[str, Any]) -> dict[str, Any]:
+    """The certificate the server presents: its SHA-256 fingerprint and serial."""
+    parts = urlsplit(step["url"])
+    host, _, port = parts.netloc.partition(":")
+    with socket.create_connection((host, int(port or 443)), timeout=TIMEOUT) as raw, \
+            tls().wrap_socket(raw, server_hostname=step.get("host", host)) as conn:
+        der = conn.getpeercert(binary_form=True)
+    assert der is not None
+    return {"sha256": hashlib.sha256(der).hexdigest(), "pem": ssl.DER_cert_to_PEM_cert(der)}
+
+
+KINDS = {"http": http_request, "burst": burst, "ws": websocket, "cert": certificate}
 
 
 def main() -> None:
