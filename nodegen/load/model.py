@@ -134,6 +134,10 @@ class EnvVar(Strict):
     file: bool = Field(
         False, description="secret only: hand it to the container as the file /run/secrets/<name in lowercase>",
     )
+    source: str | None = Field(
+        None, description="secret only: the .env variable it is read from, when another service's secret "
+                          "holds the same value under another name (redis-exporter's REDIS_PASSWORD is REDISCLI_AUTH)",
+    )
 
 
 EnvValue = str | int | bool | EnvVar

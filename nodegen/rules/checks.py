@@ -661,6 +661,23 @@ def check_alerting(m: Manifests) -> Iterator[Problem]:
             if isinstance(value, EnvVar) and value.file and not value.secret:
                 yield fd.problem(_svc(name, "env", var, "file"), "schema",
                                  f"{name}: {var}: file: true is for secrets only (add secret: true)")
+            if isinstance(value, EnvVar) and value.source is not None:
+                yield from _env_source(m, name, var, value)
+
+
+def _env_source(m: Manifests, name: str, var: str, value: EnvVar) -> Iterator[Problem]:
+    """A borrowed secret names a secret of a service it needs or sits beside: both run on the node."""
+    svc = m.fleet.services[name]
+    owners = list(dict.fromkeys([*svc.needs, *([svc.beside] if svc.beside and svc.beside != "*" else [])]))
+    found = [o for o in owners if o in m.fleet.services
+             and isinstance(src := m.fleet.services[o].env.get(value.source or ""), EnvVar) and src.secret]
+    if not value.secret:
+        yield m.fleet_doc.problem(_svc(name, "env", var, "source"), "schema",
+                                  f"{name}: {var}: source is for secrets only (add secret: true)")
+    elif not found:
+        yield m.fleet_doc.problem(_svc(name, "env", var, "source"), "secret-literal",
+                                  f"{name}: {var}: source {value.source!r} must be a {{secret: true}} variable of a "
+                                  f"service it needs or sits beside ({', '.join(owners) or 'none'})")
 
 
 VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")

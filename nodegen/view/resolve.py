@@ -48,10 +48,16 @@ class Env:
     description: str
     default: str | None = None  # for ${NAME:-default}
     file: bool = False  # a secret handed over as /run/secrets/<name in lowercase>, not in the environment
+    source: str | None = None  # the .env variable a secret is read from, when it is not `name`
+
+    @property
+    def env_name(self) -> str:
+        """The variable of .env that holds the value."""
+        return self.source or self.name
 
     @property
     def secret_name(self) -> str:
-        return self.name.lower()
+        return self.env_name.lower()
 
 
 # network: public: other nodes' Prometheus scrapes /metrics/<service> through the gateway with basic auth.
@@ -648,7 +654,8 @@ def _env(
 
 def _env_entry(var: str, raw: str | int | bool | EnvVar) -> Env:
     if isinstance(raw, EnvVar):
-        return Env(var, raw.value, raw.secret, raw.description or "", file=raw.secret and raw.file)
+        return Env(var, raw.value, raw.secret, raw.description or "", file=raw.secret and raw.file,
+                   source=raw.source if raw.secret else None)
     if isinstance(raw, bool):
         return Env(var, "true" if raw else "false", False, "")
     return Env(var, str(raw), False, "")
