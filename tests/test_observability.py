@@ -58,11 +58,12 @@ def rules(path: Path) -> list[dict[str, Any]]:
 
 
 SHIPPED_ALERTS = [
-    "BackupFailed", "BackupMetricMissing", "BackupTooOld", "CertificateExpiresCritical", "CertificateExpiresSoon",
-    "DependencyUnhealthy", "DiskSpaceLow", "HighErrorRatio", "HighLatencyP95", "MemoryPressure", "NodeUnreachable",
-    "PostgresDown", "PostgresTooManyConnections", "PrometheusConfigReloadFailed", "PrometheusNotificationsFailing",
-    "PrometheusRuleFailures", "PrometheusScrapeFailures", "PublicProbeFailed", "RedisDown", "ServiceDown",
-    "TooManyActiveConnections",
+    "BackupFailed", "BackupMetricMissing", "BackupNotShipped", "BackupTooOld", "CertificateExpiresCritical",
+    "CertificateExpiresSoon", "CertificateSelfSigned", "DependencyUnhealthy", "DeployFailed", "DiskSpaceLow",
+    "HighErrorRatio", "HighLatencyP95", "MemoryPressure", "NodeUnreachable", "PostgresDown",
+    "PostgresTooManyConnections", "PrometheusConfigReloadFailed", "PrometheusNotificationsFailing",
+    "PrometheusRuleFailures", "PrometheusScrapeFailures", "PublicProbeFailed", "RedisDown", "RollbackFailed",
+    "ServiceDown", "TooManyActiveConnections",
 ]
 
 
@@ -219,6 +220,13 @@ def test_prometheus_on_an_on_demand_node_never_pages(workspace: Path) -> None:
     assert len(found) == len(SHIPPED_ALERTS) + 2  # one variant each; BackupMetricMissing for 3 nodes
     assert {r["labels"]["severity"] for r in found} == {"info"}
     assert not any(re.search(r"uptime!?=", r["expr"]) for r in found)
+
+
+def test_backup_shipping_alert_only_where_backups_are_shipped(workspace: Path) -> None:
+    set_fleet(workspace, ", ship_to: node2}", "}")
+    found = {r["alert"] for r in alert_rules(render(workspace) / "infra" / "prometheus" / "alerts.yml")}
+    assert "BackupNotShipped" not in found and "BackupTooOld" in found
+    assert not (workspace / "output" / "node1" / "docs" / "runbooks" / "BackupNotShipped.md").exists()
 
 
 # --- Alertmanager (Phase MONITOR) -----------------------------------------------------------------------
