@@ -327,6 +327,41 @@ def test_inhibition_node_down_silences_its_services(monitored: Path) -> None:
                 assert name in names, name  # inhibition names alerts the rules really have
 
 
+def test_generic_webhooks_send_a_bearer_token_from_a_file(workspace: Path) -> None:
+    hooks = "alert_webhooks: {ops: \"https://alerts.example.org/hooks/alertmanager\"}\n"
+    set_fleet(workspace, "network: public\n", "network: public\n" + hooks)
+    result = invoke("-C", str(workspace), "validate")
+    assert result.code == 1
+    assert "alertmanager: ALERTMANAGER_WEBHOOK_OPS_TOKEN must be {secret: true, file: true}" in result.stderr
+    warnings = "        {secret: true, file: true, description: \"Slack-compatible incoming webhook for warnings\"}\n"
+    token = "      ALERTMANAGER_WEBHOOK_OPS_TOKEN: {secret: true, file: true, description: ops webhook token}\n"
+    set_fleet(workspace, warnings, warnings + token)
+    out = render(workspace)
+    config = out / "infra" / "alertmanager" / "alertmanager.yml"
+    receivers = {r["name"]: r for r in load(config)["receivers"]}
+    for name in ("page", "notify"):
+        assert receivers[name]["webhook_configs"] == [{
+            "url": "https://alerts.example.org/hooks/alertmanager", "send_resolved": True,
+            "http_config": {"authorization": {
+                "type": "Bearer", "credentials_file": "/run/secrets/alertmanager_webhook_ops_token"}}}]
+    assert "webhook_configs" not in receivers["silent"]
+    compose = load(out / "docker-compose.all.yml")
+    assert "alertmanager_webhook_ops_token" in compose["services"]["alertmanager"]["secrets"]
+    assert "ALERTMANAGER_WEBHOOK_OPS_TOKEN=CHANGE_ME" in (out / ".env.example").read_text(encoding="utf-8")
+    proc = run(tool("amtool"), "check-config", str(config))  # Debian's 0.25 knows every key of it
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("url", ["http://alerts.example.org/x", "https://u:p@alerts.example.org/x",
+                                 "https://alerts.example.org/x?token=abc", "https://alerts.example.org/x#y",
+                                 "https://alerts.example.org/x\"\n  evil: 1"])
+def test_webhook_urls_carry_no_secret_and_no_injection(workspace: Path, url: str) -> None:
+    set_fleet(workspace, "network: public\n", f"network: public\nalert_webhooks: {{ops: {json.dumps(url)}}}\n")
+    result = invoke("-C", str(workspace), "validate")
+    assert result.code == 1 and "Traceback" not in result.stderr
+    assert re.search(r"fleet.yaml:\d+:\d+: error\[(value-syntax|secret-literal)\]", result.stderr), result.stderr
+
+
 def test_telegram_receiver_reads_its_token_from_a_file(workspace: Path) -> None:
     set_fleet(workspace, "network: public\n", "network: public\ntelegram_chat_id: -1001234567890\n")
     result = invoke("-C", str(workspace), "validate")

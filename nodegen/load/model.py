@@ -359,6 +359,12 @@ class Fleet(Strict):
         None, description="Telegram chat Alertmanager sends to (native receiver, Alertmanager >= 0.26); the bot "
         "token is the secret file ALERTMANAGER_TELEGRAM_BOT_TOKEN of the alertmanager service",
     )
+    alert_webhooks: dict[str, str] = Field(
+        default_factory=dict,
+        description="generic webhook receivers (Alertmanager's webhook JSON) that get what page and notify get: "
+        "name -> https URL with no credentials, query or fragment; Alertmanager sends the bearer token of the "
+        "alertmanager service's secret file ALERTMANAGER_WEBHOOK_<NAME>_TOKEN",
+    )
     network: Literal["public", "wireguard"] = Field(
         "public", description="how nodes reach each other: the public internet (through gateways, TLS) or a "
         "private WireGuard network on the nodes' addresses",

@@ -249,6 +249,7 @@ class NodeView:
     fleet_peers: tuple[str, ...] = ()  # addresses and networks that reach fleet routes, exempt from the client limit
     route_probes: tuple[RouteProbe, ...] = ()  # with a blackbox exporter: every node's public routes
     telegram_chat_id: int | None = None
+    alert_webhooks: tuple[tuple[str, str], ...] = ()  # (name, url) of the generic webhook receivers
     fleet_network: str = "public"  # the fleet's node-to-node network: public | wireguard
     nginx_version: tuple[int, ...] = (1, 22)  # the nginx the gateway config is written for
     dev_overrides: bool = False
@@ -393,6 +394,7 @@ def _resolve_node(b: _Build, node_id: str) -> NodeView:
         adopted=tuple(sorted((f"{name}_data", volume) for name, volume in node.adopt_volumes.items())),
         fleet_network=m.fleet.network,
         telegram_chat_id=m.fleet.telegram_chat_id,
+        alert_webhooks=tuple(sorted(m.fleet.alert_webhooks.items())),
     )
 
 
