@@ -43,6 +43,14 @@ ALERTMANAGER_RECEIVER_ENV = ("ALERTMANAGER_PAGE_WEBHOOK_URL", "ALERTMANAGER_NOTI
 ALERTMANAGER = "alertmanager"  # the catalog service `alertmanager: true` places beside Prometheus
 # With telegram_chat_id: the bot token, read by Alertmanager's native receiver from a file (bot_token_file).
 TELEGRAM_TOKEN_ENV = "ALERTMANAGER_TELEGRAM_BOT_TOKEN"
+# alert_webhooks: a receiver's name, its URL (no userinfo, query or fragment: the token is the secret).
+WEBHOOK_NAME = re.compile(r"[a-z][a-z0-9_]{0,30}", re.ASCII)
+WEBHOOK_URL = re.compile(rf"https://{_LABEL}(\.{_LABEL})*(:[0-9]{{1,5}})?(/[A-Za-z0-9._~/-]*)?", re.ASCII)
+
+
+def webhook_token_env(name: str) -> str:
+    """The alertmanager service's secret file holding the bearer token of webhook `name`."""
+    return f"ALERTMANAGER_WEBHOOK_{name.upper()}_TOKEN"
 # The gateway's stub_status listener (nginx-exporter's --nginx.scrape-uri in the catalog names it).
 GATEWAY_STATUS_PORT = 8081
 PROMETHEUS = "prometheus"

@@ -102,7 +102,7 @@ def test_compose_and_env_example_agree_both_ways(workspace: Path, folder: Path, 
 def test_secrets_are_placeholders_and_required(workspace: Path, folder: Path, node: str) -> None:
     env = env_example(folder)
     view = view_of(workspace, node)
-    secrets = {e.name for e in view.secrets}
+    secrets = {e.env_name for e in view.secrets}  # a borrowed secret (source:) is its source's line
     assert {name for name, value in env.items() if value == PLACEHOLDER} == secrets | operations_secrets(view)
     compose_text = (folder / COMPOSE).read_text(encoding="utf-8")
     for name in secrets:
@@ -114,10 +114,14 @@ def test_no_secret_value_in_any_generated_file(workspace: Path, folder: Path, no
     for rel, text in generated(folder).items():
         for pattern, what in SECRET_VALUE:
             assert not pattern.search(text), f"{rel} holds {what}"
+    view = view_of(workspace, node)
     for name, svc in compose_model(folder)["services"].items():
+        svc_view = next((s for s in view.services if s.name == name), None)
+        sources = {e.name: e.env_name for e in svc_view.env} if svc_view is not None else {}
         for var, value in (svc.get("environment") or {}).items():
-            if SECRET_NAME.search(var):
-                assert re.fullmatch(rf"\$\{{{var}:\?[^}}]+\}}", str(value)), f"{name}: {var}={value!r}"
+            if SECRET_NAME.search(var):  # from .env: its own name, or the secret it borrows (source:)
+                source = sources.get(var, var)
+                assert re.fullmatch(rf"\$\{{{source}:\?[^}}]+\}}", str(value)), f"{name}: {var}={value!r}"
 
 
 def test_secret_like_values_are_caught_by_the_scan() -> None:

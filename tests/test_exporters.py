@@ -250,3 +250,29 @@ http {{
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_redis_exporter_reads_redis_password_from_env() -> None:
+    for node in ("node1", "node2", "node3"):
+        env = services(node)["redis-exporter"]["environment"]
+        assert env["REDIS_PASSWORD"] == "${REDISCLI_AUTH:?REDISCLI_AUTH is required; set it in .env}", node
+        example = (OUTPUT / node / ".env.example").read_text(encoding="utf-8")
+        names = [line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")]
+        assert names.count("REDISCLI_AUTH") == 1 and "REDIS_PASSWORD" not in names, node
+        assert re.search(r"# secret: the Redis password.*\(used by redis, redis-exporter\)\nREDISCLI_AUTH=", example)
+
+
+def test_borrowed_secret_must_name_a_secret_of_what_it_watches(workspace: Path) -> None:
+    set_fleet(workspace, "source: REDISCLI_AUTH,", "source: REDIS_URL,")
+    result = invoke("-C", str(workspace), "validate")
+    assert result.code == 1 and "Traceback" not in result.stderr
+    assert re.search(r"fleet.yaml:\d+:\d+: error\[secret-literal\] redis-exporter: REDIS_PASSWORD: source "
+                     r"'REDIS_URL' must be a \{secret: true\} variable of a service it needs or sits beside "
+                     r"\(redis\)", result.stderr), result.stderr
+
+
+def test_borrowed_secret_must_be_secret(workspace: Path) -> None:
+    set_fleet(workspace, "{secret: true, source: REDISCLI_AUTH,", "{source: REDISCLI_AUTH,")
+    result = invoke("-C", str(workspace), "validate")
+    assert result.code == 1
+    assert "error[schema] redis-exporter: REDIS_PASSWORD: source is for secrets only" in result.stderr

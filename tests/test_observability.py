@@ -58,11 +58,12 @@ def rules(path: Path) -> list[dict[str, Any]]:
 
 
 SHIPPED_ALERTS = [
-    "BackupFailed", "BackupMetricMissing", "BackupTooOld", "CertificateExpiresCritical", "CertificateExpiresSoon",
-    "DependencyUnhealthy", "DiskSpaceLow", "HighErrorRatio", "HighLatencyP95", "MemoryPressure", "NodeUnreachable",
-    "PostgresDown", "PostgresTooManyConnections", "PrometheusConfigReloadFailed", "PrometheusNotificationsFailing",
-    "PrometheusRuleFailures", "PrometheusScrapeFailures", "PublicProbeFailed", "RedisDown", "ServiceDown",
-    "TooManyActiveConnections",
+    "BackupFailed", "BackupMetricMissing", "BackupNotShipped", "BackupTooOld", "CertificateExpiresCritical",
+    "CertificateExpiresSoon", "CertificateSelfSigned", "DependencyUnhealthy", "DeployFailed", "DiskSpaceLow",
+    "HighErrorRatio", "HighLatencyP95", "MemoryPressure", "NodeUnreachable", "PostgresDown",
+    "PostgresTooManyConnections", "PrometheusConfigReloadFailed", "PrometheusNotificationsFailing",
+    "PrometheusRuleFailures", "PrometheusScrapeFailures", "PublicProbeFailed", "RedisDown", "RollbackFailed",
+    "ServiceDown", "TooManyActiveConnections",
 ]
 
 
@@ -221,6 +222,13 @@ def test_prometheus_on_an_on_demand_node_never_pages(workspace: Path) -> None:
     assert not any(re.search(r"uptime!?=", r["expr"]) for r in found)
 
 
+def test_backup_shipping_alert_only_where_backups_are_shipped(workspace: Path) -> None:
+    set_fleet(workspace, ", ship_to: node2}", "}")
+    found = {r["alert"] for r in alert_rules(render(workspace) / "infra" / "prometheus" / "alerts.yml")}
+    assert "BackupNotShipped" not in found and "BackupTooOld" in found
+    assert not (workspace / "output" / "node1" / "docs" / "runbooks" / "BackupNotShipped.md").exists()
+
+
 # --- Alertmanager (Phase MONITOR) -----------------------------------------------------------------------
 
 def test_shipped_fleet_runs_alertmanager_beside_prometheus_only() -> None:
@@ -317,6 +325,41 @@ def test_inhibition_node_down_silences_its_services(monitored: Path) -> None:
         for matcher in rule["source_matchers"] + rule["target_matchers"]:
             for name in re.findall(r"[A-Z][A-Za-z0-9]+", matcher):
                 assert name in names, name  # inhibition names alerts the rules really have
+
+
+def test_generic_webhooks_send_a_bearer_token_from_a_file(workspace: Path) -> None:
+    hooks = "alert_webhooks: {ops: \"https://alerts.example.org/hooks/alertmanager\"}\n"
+    set_fleet(workspace, "network: public\n", "network: public\n" + hooks)
+    result = invoke("-C", str(workspace), "validate")
+    assert result.code == 1
+    assert "alertmanager: ALERTMANAGER_WEBHOOK_OPS_TOKEN must be {secret: true, file: true}" in result.stderr
+    warnings = "        {secret: true, file: true, description: \"Slack-compatible incoming webhook for warnings\"}\n"
+    token = "      ALERTMANAGER_WEBHOOK_OPS_TOKEN: {secret: true, file: true, description: ops webhook token}\n"
+    set_fleet(workspace, warnings, warnings + token)
+    out = render(workspace)
+    config = out / "infra" / "alertmanager" / "alertmanager.yml"
+    receivers = {r["name"]: r for r in load(config)["receivers"]}
+    for name in ("page", "notify"):
+        assert receivers[name]["webhook_configs"] == [{
+            "url": "https://alerts.example.org/hooks/alertmanager", "send_resolved": True,
+            "http_config": {"authorization": {
+                "type": "Bearer", "credentials_file": "/run/secrets/alertmanager_webhook_ops_token"}}}]
+    assert "webhook_configs" not in receivers["silent"]
+    compose = load(out / "docker-compose.all.yml")
+    assert "alertmanager_webhook_ops_token" in compose["services"]["alertmanager"]["secrets"]
+    assert "ALERTMANAGER_WEBHOOK_OPS_TOKEN=CHANGE_ME" in (out / ".env.example").read_text(encoding="utf-8")
+    proc = run(tool("amtool"), "check-config", str(config))  # Debian's 0.25 knows every key of it
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("url", ["http://alerts.example.org/x", "https://u:p@alerts.example.org/x",
+                                 "https://alerts.example.org/x?token=abc", "https://alerts.example.org/x#y",
+                                 "https://alerts.example.org/x\"\n  evil: 1"])
+def test_webhook_urls_carry_no_secret_and_no_injection(workspace: Path, url: str) -> None:
+    set_fleet(workspace, "network: public\n", f"network: public\nalert_webhooks: {{ops: {json.dumps(url)}}}\n")
+    result = invoke("-C", str(workspace), "validate")
+    assert result.code == 1 and "Traceback" not in result.stderr
+    assert re.search(r"fleet.yaml:\d+:\d+: error\[(value-syntax|secret-literal)\]", result.stderr), result.stderr
 
 
 def test_telegram_receiver_reads_its_token_from_a_file(workspace: Path) -> None:

@@ -580,6 +580,48 @@ def test_deploy_stops_at_the_first_failure(node: Callable[[str], Node]) -> None:
     assert release(n, current(n))["previous"] == first
 
 
+def prom_values(path: Path) -> dict[str, str]:
+    """metric{labels} -> value of a textfile-collector file."""
+    return dict(line.rsplit(" ", 1) for line in path.read_text(encoding="utf-8").splitlines()
+                if line and not line.startswith("#"))
+
+
+def test_deploy_and_rollback_write_their_metrics(node: Callable[[str], Node]) -> None:
+    n = node("node1")
+    first = first_deploy(n)
+    metrics = n.root / "metrics" / "nodegen_deploy.prom"
+    ok = prom_values(metrics)
+    assert ok[f'nodegen_deploy_last_status{{node="node1",release="{first}"}}'] == "1"
+    assert ok['nodegen_deploy_failures_total{node="node1"}'] == "0"
+    succeeded = int(ok['nodegen_deploy_last_success_timestamp_seconds{node="node1"}'])
+    assert succeeded == int(ok['nodegen_deploy_last_run_timestamp_seconds{node="node1"}']) > 0
+    assert int(ok['nodegen_deploy_last_duration_seconds{node="node1"}']) >= 0
+    failed = n.run("deploy.sh", STUB_CURL_FAIL="/api/city/")
+    assert failed.returncode != 0
+    bad = prom_values(metrics)
+    assert bad[f'nodegen_deploy_last_status{{node="node1",release="{current(n)}"}}'] == "0"
+    assert bad['nodegen_deploy_failures_total{node="node1"}'] == "1"
+    assert bad['nodegen_deploy_last_success_timestamp_seconds{node="node1"}'] == str(succeeded)  # kept
+    assert not (n.root / "metrics" / "nodegen_rollback.prom").exists()
+    back = n.run("rollback.sh", "--yes")
+    assert back.returncode == 0, back.stderr
+    rolled = prom_values(n.root / "metrics" / "nodegen_rollback.prom")
+    assert rolled[f'nodegen_rollback_last_status{{node="node1",release="{first}"}}'] == "1"
+    assert rolled['nodegen_rollback_failures_total{node="node1"}'] == "0"
+    gone = n.run("rollback.sh", "--yes", "--to", first, STUB_GONE="daarion-router")
+    assert gone.returncode == 1
+    again = prom_values(n.root / "metrics" / "nodegen_rollback.prom")
+    assert again[f'nodegen_rollback_last_status{{node="node1",release="{first}"}}'] == "0"
+    assert again['nodegen_rollback_failures_total{node="node1"}'] == "1"
+    promtool = shutil.which("promtool")
+    require_tool("promtool (apt install prometheus)", promtool is not None)
+    assert promtool is not None
+    for path in (metrics, n.root / "metrics" / "nodegen_rollback.prom"):  # the exposition format, linted
+        checked = subprocess.run([promtool, "check", "metrics"], input=path.read_text(encoding="utf-8"),
+                                 capture_output=True, text=True, timeout=60, check=False)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_one_deploy_at_a_time(node: Callable[[str], Node]) -> None:
     n = node("node1")
     deployable(n)

@@ -126,7 +126,7 @@ def test_compose_without_a_secret_fails_naming_it(tmp_path: Path, workspace: Pat
     # The scripts' own secrets (the backup passphrase) are not compose's to require.
     secrets = [line.split("=", 1)[0] for line in example if line.endswith("=CHANGE_ME")
                and line.split("=", 1)[0] not in operations_secrets(view)]
-    assert sorted(secrets) == sorted({e.name for e in view.secrets})
+    assert sorted(secrets) == sorted({e.env_name for e in view.secrets})
     proc = run([binary, "-f", COMPOSE, "config", "-q"], work)
     if not secrets:
         assert (proc.returncode, proc.stderr) == (0, "")  # settings all have defaults

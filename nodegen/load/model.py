@@ -140,6 +140,10 @@ class EnvVar(Strict):
     file: bool = Field(
         False, description="secret only: hand it to the container as the file /run/secrets/<name in lowercase>",
     )
+    source: str | None = Field(
+        None, description="secret only: the .env variable it is read from, when another service's secret "
+                          "holds the same value under another name (redis-exporter's REDIS_PASSWORD is REDISCLI_AUTH)",
+    )
 
 
 EnvValue = str | int | bool | EnvVar
@@ -360,6 +364,12 @@ class Fleet(Strict):
     telegram_chat_id: int | None = Field(
         None, description="Telegram chat Alertmanager sends to (native receiver, Alertmanager >= 0.26); the bot "
         "token is the secret file ALERTMANAGER_TELEGRAM_BOT_TOKEN of the alertmanager service",
+    )
+    alert_webhooks: dict[str, str] = Field(
+        default_factory=dict,
+        description="generic webhook receivers (Alertmanager's webhook JSON) that get what page and notify get: "
+        "name -> https URL with no credentials, query or fragment; Alertmanager sends the bearer token of the "
+        "alertmanager service's secret file ALERTMANAGER_WEBHOOK_<NAME>_TOKEN",
     )
     network: Literal["public", "wireguard"] = Field(
         "public", description="how nodes reach each other: the public internet (through gateways, TLS) or a "

@@ -32,6 +32,8 @@ from nodegen.standard import (
     SECRET_VALUE,
     SERVICE_NAME,
     TELEGRAM_TOKEN_ENV,
+    WEBHOOK_NAME,
+    WEBHOOK_URL,
     ip_network_of,
     is_ip,
     is_ipv4,
@@ -40,6 +42,7 @@ from nodegen.standard import (
     service_ports,
     short_name,
     use_of,
+    webhook_token_env,
 )
 from nodegen.topology import node_runs, node_service_entries, route_visibility
 
@@ -650,6 +653,8 @@ def check_alerting(m: Manifests) -> Iterator[Problem]:
         yield fd.problem(("alertmanager",), "node-distribution",
                          "alertmanager: true needs an 'alertmanager' service in the catalog")
     wanted = ALERTMANAGER_RECEIVER_ENV + ((TELEGRAM_TOKEN_ENV,) if m.fleet.telegram_chat_id is not None else ())
+    wanted += tuple(webhook_token_env(name) for name in m.fleet.alert_webhooks if WEBHOOK_NAME.fullmatch(name))
+    yield from _webhooks(m)
     for var in wanted if am is not None else ():
         value = am.env.get(var) if am is not None else None
         if not (isinstance(value, EnvVar) and value.secret and value.file):
@@ -661,6 +666,39 @@ def check_alerting(m: Manifests) -> Iterator[Problem]:
             if isinstance(value, EnvVar) and value.file and not value.secret:
                 yield fd.problem(_svc(name, "env", var, "file"), "schema",
                                  f"{name}: {var}: file: true is for secrets only (add secret: true)")
+            if isinstance(value, EnvVar) and value.source is not None:
+                yield from _env_source(m, name, var, value)
+
+
+def _webhooks(m: Manifests) -> Iterator[Problem]:
+    """Generic webhook receivers: a name that makes an .env variable, a URL that holds no secret."""
+    fd = m.fleet_doc
+    for name, url in m.fleet.alert_webhooks.items():
+        if not WEBHOOK_NAME.fullmatch(name):
+            yield fd.problem(("alert_webhooks", name), "name-format",
+                             f"alert webhook name {name!r} must match ^[a-z][a-z0-9_]{{0,30}}$", key=True)
+        if not WEBHOOK_URL.fullmatch(url):
+            yield fd.problem(("alert_webhooks", name), "value-syntax",
+                             f"alert webhook {name}: {url!r} must be https://host[:port]/path, lowercase host, "
+                             "without user, query or fragment (the secret is the bearer token in .env)")
+    if m.fleet.alert_webhooks and not m.fleet.alertmanager:
+        yield fd.problem(("alert_webhooks",), "node-distribution",
+                         "alert_webhooks are Alertmanager receivers: set alertmanager: true", key=True)
+
+
+def _env_source(m: Manifests, name: str, var: str, value: EnvVar) -> Iterator[Problem]:
+    """A borrowed secret names a secret of a service it needs or sits beside: both run on the node."""
+    svc = m.fleet.services[name]
+    owners = list(dict.fromkeys([*svc.needs, *([svc.beside] if svc.beside and svc.beside != "*" else [])]))
+    found = [o for o in owners if o in m.fleet.services
+             and isinstance(src := m.fleet.services[o].env.get(value.source or ""), EnvVar) and src.secret]
+    if not value.secret:
+        yield m.fleet_doc.problem(_svc(name, "env", var, "source"), "schema",
+                                  f"{name}: {var}: source is for secrets only (add secret: true)")
+    elif not found:
+        yield m.fleet_doc.problem(_svc(name, "env", var, "source"), "secret-literal",
+                                  f"{name}: {var}: source {value.source!r} must be a {{secret: true}} variable of a "
+                                  f"service it needs or sits beside ({', '.join(owners) or 'none'})")
 
 
 VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")

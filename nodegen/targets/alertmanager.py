@@ -5,13 +5,15 @@ Alertmanager does not expand environment variables, and 0.25 reads a webhook URL
 Slack-compatible receivers (`api_url_file`). Compose writes each receiver's .env value to /run/secrets/
 (see the catalog's `file: true`), so this file names paths, never a URL or token. The native Telegram
 receiver reads its token from a file (`bot_token_file`) from Alertmanager 0.26 on (the pinned image).
+Generic webhooks (fleet alert_webhooks) keep their URL in the manifest and send a bearer token read from
+a file (`http_config.authorization.credentials_file`, which 0.25 has): the webhook's `url_file` is newer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nodegen.standard import ALERTMANAGER, ALERTMANAGER_RECEIVER_ENV, TELEGRAM_TOKEN_ENV
+from nodegen.standard import ALERTMANAGER, ALERTMANAGER_RECEIVER_ENV, TELEGRAM_TOKEN_ENV, webhook_token_env
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView
 
@@ -40,9 +42,22 @@ TELEGRAM_TOKEN_FILE = f"{SECRETS_DIR}/{TELEGRAM_TOKEN_ENV.lower()}"
 QUIET_ROLES = ("dev",)
 
 
+@dataclass(frozen=True)
+class Webhook:
+    """A generic webhook (fleet alert_webhooks): its URL is no secret, its bearer token is a file."""
+
+    name: str
+    url: str
+
+    @property
+    def token_file(self) -> str:
+        return f"{SECRETS_DIR}/{webhook_token_env(self.name).lower()}"
+
+
 def render(view: NodeView) -> dict[str, str]:
     if view.service(ALERTMANAGER) is None:
         return {}
+    webhooks = tuple(Webhook(name, url) for name, url in view.alert_webhooks)
     return {PATH: template("alertmanager.yml.j2", v=view, page=PAGE, notify=NOTIFY, receivers=RECEIVERS,
                            telegram_chat_id=view.telegram_chat_id, telegram_token_file=TELEGRAM_TOKEN_FILE,
-                           quiet_roles=QUIET_ROLES)}
+                           webhooks=webhooks, quiet_roles=QUIET_ROLES)}

@@ -22,6 +22,11 @@ BY = "job, instance, node, role, service, tier, uptime"
 # The textfile-collector metric backup-db.sh writes (docs/decisions.md, "Metrics of the scripts").
 BACKUP_METRIC = "nodegen_backup_last_success_timestamp_seconds"
 BACKUP_STATUS = "nodegen_backup_last_status"
+BACKUP_SHIPPED = "nodegen_backup_last_shipped_timestamp_seconds"
+# certs.sh's and the deploy scripts' textfile metrics (same decision).
+SELF_SIGNED = "nodegen_certificate_self_signed"
+DEPLOY_STATUS = "nodegen_deploy_last_status"
+ROLLBACK_STATUS = "nodegen_rollback_last_status"
 PROBE = 'job=~"probe-.*"'
 NOT_PROBE = 'job!~"probe-.*"'
 HOST_FS = 'fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs|autofs"'
@@ -184,6 +189,35 @@ def data(a: AlertThresholds) -> tuple[Spec, ...]:
     )
 
 
+def shipping(a: AlertThresholds) -> tuple[Spec, ...]:
+    """Only on nodes that ship their backups: backup-db.sh writes the shipped time there alone."""
+    age = a.backup_max_age_hours
+    return (
+        Spec("BackupNotShipped", lambda s: f"time() - {BACKUP_SHIPPED}{s()} > {age * 3600}", "10m", "warning",
+             f"{_label('node')}: no backup of {_label('database')} reached the backup node for {age}h",
+             "The last backup shipped to the backup node {{ $value | humanizeDuration }} ago "
+             "(never, if that is decades): the only copies are on the node itself."),
+    )
+
+
+def operations() -> tuple[Spec, ...]:
+    """What the scripts report: the certificate they installed, and the last deploy and rollback."""
+    return (
+        Spec("CertificateSelfSigned", lambda s: f"{SELF_SIGNED}{s()} == 1", "1h", "warning",
+             f"{_label('node')}: the gateway still runs on the self-signed bootstrap certificate",
+             f"scripts/certs.sh bootstrapped a self-signed certificate for {_label('domain')} and no real one "
+             "has replaced it for 1h: browsers and the other nodes refuse it."),
+        Spec("DeployFailed", lambda s: f"{DEPLOY_STATUS}{s()} == 0", "0m", "warning",
+             f"{_label('node')}: the last deploy failed (release {_label('release')})",
+             "scripts/deploy.sh stopped at a step with an error; the steps after it did not run and the node may "
+             "run a mix of the old and new release."),
+        Spec("RollbackFailed", lambda s: f"{ROLLBACK_STATUS}{s()} == 0", "0m", "warning",
+             f"{_label('node')}: the last rollback failed (release {_label('release')})",
+             "scripts/rollback.sh stopped with an error: the node runs neither the release it left nor the one "
+             "it was returning to."),
+    )
+
+
 def prometheus_health(a: AlertThresholds, alertmanager: bool) -> tuple[Spec, ...]:
     specs = [
         Spec("PrometheusRuleFailures",
@@ -258,6 +292,12 @@ def database_nodes(view: NodeView) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(found))
 
 
+def shipping_nodes(view: NodeView) -> tuple[str, ...]:
+    """Nodes this Prometheus watches that ship their backups to the fleet's backup node."""
+    target = view.standard.backup.ship_to
+    return tuple(n for n, _ in database_nodes(view) if target is not None and n != target)
+
+
 def groups(view: NodeView) -> tuple[Group, ...]:
     a = view.standard.alerts
     prefix = f"{view.project}-{view.id}"
@@ -266,7 +306,8 @@ def groups(view: NodeView) -> tuple[Group, ...]:
         ("availability", availability(a, view.id, bool(view.scrape_remote))),
         ("performance", performance(a)),
         ("host", host(a)),
-        ("data", data(a)),
+        ("data", data(a) + (shipping(a) if shipping_nodes(view) else ())),
+        ("operations", operations()),
         ("prometheus", prometheus_health(a, alertmanager)),
     )
     out = [Group(f"{prefix}-records", records=records())]

@@ -22,14 +22,21 @@ def env_groups(view: NodeView) -> list[tuple[str, list[EnvLine]]]:
     """(group title, lines) for every variable compose takes from .env, each listed once."""
     users: dict[str, list[str]] = {}
     first: dict[str, tuple[str, str, str]] = {}
+    borrowed: dict[str, tuple[str, str, str]] = {}
     for svc in view.services:
         for env in svc.env:
             if env.value is not None:
                 continue
-            users.setdefault(env.name, []).append(svc.name)
+            users.setdefault(env.env_name, []).append(svc.name)
             value = PLACEHOLDER if env.secret else (env.default or "")
             kind = "secret" if env.secret else "setting"
-            first.setdefault(env.name, (svc.name, value, f"{kind}: {env.description}".rstrip(": ")))
+            line = (svc.name, value, f"{kind}: {env.description}".rstrip(": "))
+            if env.source is not None:  # described where its source variable is declared
+                borrowed.setdefault(env.env_name, line)
+            else:
+                first.setdefault(env.env_name, line)
+    for name, line in borrowed.items():
+        first.setdefault(name, line)
     groups: dict[str, list[EnvLine]] = {}
     for name in sorted(first):
         owner, value, comment = first[name]

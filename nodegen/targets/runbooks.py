@@ -99,6 +99,33 @@ RUNBOOKS: dict[str, Runbook] = {
         "in metrics/ is gone, or the node exporter is down.",
         ("Is the node exporter up (ServiceDown)? Does metrics/nodegen_backup.prom exist on the node?",
          "Run `scripts/backup-db.sh` once; the metric appears at the next scrape.")),
+    "BackupNotShipped": Runbook(
+        "Backups are made but none has reached the backup node within the backup age limit "
+        "(nodegen_backup_last_shipped_timestamp_seconds): losing this node's disk would lose the data.",
+        ("`scripts/backup-db.sh` by hand: its log says why shipping failed (BACKUP_ENCRYPTION_KEY or "
+         "BACKUP_SSH_USER missing from .env, ssh to the backup node, its disk).",
+         "A run with `--no-ship` does not ship: check the cron entry (scripts/backup-db.cron).",
+         "Is the backup node up (NodeUnreachable)? Its backups/received/<node>/ should hold the newest file.")),
+    "CertificateSelfSigned": Runbook(
+        "scripts/certs.sh installed its self-signed bootstrap certificate (so the gateway could start) and no "
+        "certificate from the authority has replaced it: clients refuse the node (PublicProbeFailed too).",
+        ("`scripts/certs.sh renew` and read its output: DNS of the domain must point at this node and port 80 "
+         "must reach the gateway (ACME HTTP-01).",
+         "ACME_EMAIL in .env; the renewal cron entry (scripts/certs.cron).",
+         "The metric comes from metrics/nodegen_certificate.prom, rewritten by every certs.sh run.")),
+    "DeployFailed": Runbook(
+        "The last `scripts/deploy.sh` stopped at a step with an error (metrics/nodegen_deploy.prom, "
+        "nodegen_deploy_last_status 0). Steps after it did not run: migrations, the restart or the smoke "
+        "tests may be missing.",
+        ("`cat releases/<release>/status` names the failed step; the deploy's own output has the error.",
+         "Fix and deploy again, or `scripts/rollback.sh` to the release before it.",
+         "The next successful deploy clears the alert.")),
+    "RollbackFailed": Runbook(
+        "The last `scripts/rollback.sh` stopped with an error (nodegen_rollback_last_status 0): the node may run "
+        "files of one release and images of another.",
+        ("`scripts/rollback.sh --list`, then `scripts/rollback.sh --to <release>` with a complete release.",
+         "An image no longer on the host (pruned) cannot be rolled back to: deploy a fixed release instead.",
+         "A later successful rollback clears the alert.")),
     "PrometheusRuleFailures": Runbook(
         "Prometheus fails to evaluate some rules: the alerts of that group cannot fire.",
         ("Prometheus' logs, and Status > Rules in its UI for the failing rule and its error.",)),

@@ -48,10 +48,16 @@ class Env:
     description: str
     default: str | None = None  # for ${NAME:-default}
     file: bool = False  # a secret handed over as /run/secrets/<name in lowercase>, not in the environment
+    source: str | None = None  # the .env variable a secret is read from, when it is not `name`
+
+    @property
+    def env_name(self) -> str:
+        """The variable of .env that holds the value."""
+        return self.source or self.name
 
     @property
     def secret_name(self) -> str:
-        return self.name.lower()
+        return self.env_name.lower()
 
 
 # network: public: other nodes' Prometheus scrapes /metrics/<service> through the gateway with basic auth.
@@ -243,6 +249,7 @@ class NodeView:
     fleet_peers: tuple[str, ...] = ()  # addresses and networks that reach fleet routes, exempt from the client limit
     route_probes: tuple[RouteProbe, ...] = ()  # with a blackbox exporter: every node's public routes
     telegram_chat_id: int | None = None
+    alert_webhooks: tuple[tuple[str, str], ...] = ()  # (name, url) of the generic webhook receivers
     fleet_network: str = "public"  # the fleet's node-to-node network: public | wireguard
     nginx_version: tuple[int, ...] = (1, 22)  # the nginx the gateway config is written for
     dev_overrides: bool = False
@@ -387,6 +394,7 @@ def _resolve_node(b: _Build, node_id: str) -> NodeView:
         adopted=tuple(sorted((f"{name}_data", volume) for name, volume in node.adopt_volumes.items())),
         fleet_network=m.fleet.network,
         telegram_chat_id=m.fleet.telegram_chat_id,
+        alert_webhooks=tuple(sorted(m.fleet.alert_webhooks.items())),
     )
 
 
@@ -648,7 +656,8 @@ def _env(
 
 def _env_entry(var: str, raw: str | int | bool | EnvVar) -> Env:
     if isinstance(raw, EnvVar):
-        return Env(var, raw.value, raw.secret, raw.description or "", file=raw.secret and raw.file)
+        return Env(var, raw.value, raw.secret, raw.description or "", file=raw.secret and raw.file,
+                   source=raw.source if raw.secret else None)
     if isinstance(raw, bool):
         return Env(var, "true" if raw else "false", False, "")
     return Env(var, str(raw), False, "")
