@@ -1,0 +1,346 @@
+"""Map a compose file's services onto catalog entries and a node's placements, key by key."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from nodegen.importer.draft import FLEET, NODE, Draft, where
+from nodegen.importer.sources import ComposeSource
+from nodegen.load.yamlio import Loc
+from nodegen.load.model import Standard
+from nodegen.standard import SECRET_NAME, SECRET_VALUE, parse_range
+
+# Registered ports of images that publish none in a hand-written file (the catalog needs each service's port).
+IMAGE_PORTS = {"postgres": 5432, "redis": 6379, "nats": 4222, "synapse": 8008, "nginx": 443, "qdrant": 6333,
+               "prometheus": 9090, "grafana": 3000}
+DATA_IMAGES = ("postgres", "redis", "qdrant", "mysql", "mariadb", "mongo")
+# Literal values that name the data itself: kept, so the new stack opens the same database (switch-over).
+KEPT_LITERALS = frozenset({"POSTGRES_DB", "POSTGRES_USER"})
+GATEWAY_IMAGES = ("nginx",)
+# `${NAME}`, `${NAME:-default}`, `${NAME?err}`: the value is read from the environment (.env).
+INTERPOLATED_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*)|:?\?[^}]*)?\}")
+
+
+@dataclass
+class ComposeMap:
+    """What the other sources need to know of the compose file once it is mapped."""
+
+    project: str
+    ports: dict[str, int] = field(default_factory=dict)  # service -> main port
+    hosts: dict[str, str] = field(default_factory=dict)  # container name or service name -> service
+    gateway: str | None = None
+
+
+def repository(image: str) -> str:
+    return image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def fleet_project(src: ComposeSource) -> str:
+    """The project nodegen names things with: the container names' common prefix, else Compose's project."""
+    prefixes = Counter(str(s["container_name"]).split("-", 1)[0] for s in src.services().values()
+                       if "-" in str(s.get("container_name", "")))
+    guess = prefixes.most_common(1)[0][0] if prefixes else src.project
+    return re.sub(r"[^a-z0-9]", "", guess.lower()) or "imported"
+
+
+class ServiceImport:
+    """One compose service: its keys, as written, each mapped onto the draft or reported."""
+
+    def __init__(self, draft: Draft, src: ComposeSource, name: str, hints: dict[str, int]) -> None:
+        self.draft, self.src, self.name, self.hints = draft, src, name, hints
+        self.raw = src.services()[name]
+        self.cfg = src.normalised(name)
+
+    def loc(self, *rest: str | int) -> Loc:
+        return ("services", self.name, *rest)
+
+    def at(self, *rest: str | int, key: bool = False) -> Any:
+        return where(self.src.doc, self.loc(*rest), key=key)
+
+    def put(self, field_: str | tuple[str | int, ...], value: Any, *rest: str | int) -> None:
+        parts = (field_,) if isinstance(field_, str) else field_
+        self.draft.put(FLEET, ("services", self.name, *parts), value, self.at(*rest) if rest else self.at())
+
+    def gap(self, key: str, kind: Any, message: str, *rest: str | int) -> None:
+        self.draft.gap(self.at(*rest, key=not rest or rest == (key,)), kind, f"{self.name}.{key}", message)
+
+    def run(self) -> int:
+        port = self.port()
+        self.put("port", port, *self.port_origin())
+        self.put(("class",), port_class(port), *self.port_origin())
+        for key in self.raw:
+            handler = HANDLERS.get(str(key))
+            if handler is None:
+                self.gap(str(key), "dropped", "no manifest key carries it", str(key))
+            else:
+                handler(self)
+        return port
+
+    # --- the port ---------------------------------------------------------------------------------------
+
+    def port(self) -> int:
+        found = self._port_candidates()
+        return found[0][0] if found else 0
+
+    def port_origin(self) -> tuple[str | int, ...]:
+        found = self._port_candidates()
+        return found[0][1] if found else ()
+
+    def _port_candidates(self) -> list[tuple[int, tuple[str | int, ...]]]:
+        found: list[tuple[int, tuple[str | int, ...]]] = []
+        for i, entry in enumerate(self.cfg.get("ports") or []):
+            if isinstance(entry, dict) and isinstance(entry.get("target"), int):
+                found.append((int(entry["target"]), ("ports", i)))
+        if self.name in self.hints:
+            found.append((self.hints[self.name], ()))
+        env = self.environment()
+        if env.get("PORT", "").isdigit():
+            found.append((int(env["PORT"]), ("environment",)))
+        probe = _probe_port(self.cfg.get("healthcheck"))
+        if probe:
+            found.append((probe, ("healthcheck",)))
+        image = self.cfg.get("image")
+        if isinstance(image, str) and repository(image) in IMAGE_PORTS:
+            found.append((IMAGE_PORTS[repository(image)], ("image",)))
+        return found
+
+    def environment(self) -> dict[str, str]:
+        env = self.cfg.get("environment")
+        if isinstance(env, dict):
+            return {str(k): "" if v is None else str(v) for k, v in env.items()}
+        items = [str(x).partition("=") for x in env or []]
+        return {k: v for k, _, v in items}
+
+
+def port_class(port: int) -> str:
+    """The standard's class of a port: core for its well-known ports, else the range it lies in."""
+    standard = Standard()
+    if port in standard.core_ports:
+        return "core"
+    for name, text in standard.port_classes.items():
+        bounds = parse_range(text)
+        if bounds and bounds[0] <= port <= bounds[1]:
+            return str(name)
+    return "utility"  # outside every range: the port-class rule reports it
+
+
+def _probe_port(check: Any) -> int | None:
+    test = check.get("test") if isinstance(check, dict) else None
+    for word in test if isinstance(test, list) else []:
+        if "://" in str(word):
+            try:
+                return urlsplit(str(word)).port
+            except ValueError:
+                return None
+    return None
+
+
+# --- one handler per compose service key -------------------------------------------------------------------
+
+def _image(s: ServiceImport) -> None:
+    image = str(s.cfg.get("image", ""))
+    s.put("image", image, "image")
+    s.gap("image", "mapped", f"image {image}", "image")
+    repo = repository(image)
+    if repo in GATEWAY_IMAGES:
+        s.put("gateway", True, "image")
+        s.put("tier", "gateway", "image")
+        s.gap("image", "needs-review", "an nginx image: imported as the node's gateway (nodegen renders its "
+              "nginx.conf from the routes)", "image")
+    elif repo in DATA_IMAGES:
+        s.put("tier", "data", "image")
+        s.put(("metrics", "enabled"), False, "image")
+
+
+def _build(s: ServiceImport) -> None:
+    build = s.cfg.get("build") or {}
+    context = str(build.get("context", ".")).removeprefix("./").rstrip("/") or "."
+    s.put("build", context, "build")
+    s.gap("build", "mapped", f"build context {context}", "build")
+    dockerfile = build.get("dockerfile", "Dockerfile")
+    if dockerfile != "Dockerfile":
+        s.gap("build", "dropped", f"dockerfile {dockerfile}: nodegen builds {context}/Dockerfile", "build")
+
+
+def _container_name(s: ServiceImport) -> None:
+    s.gap("container_name", "mapped", f"renamed: the container becomes <project>-{s.name} (was "
+          f"{s.cfg.get('container_name')}); switch-over.sh stops the old one", "container_name")
+
+
+def _ports(s: ServiceImport) -> None:
+    port = s.port()
+    for i, entry in enumerate(s.cfg.get("ports") or []):
+        target, host_ip = entry.get("target"), entry.get("host_ip")
+        published = entry.get("published")
+        if target == port:
+            kind, what = "mapped", f"port {port}"
+        else:
+            kind, what = "dropped", f"port {target}: a catalog service has one main port (and a metrics port)"
+        if published and s.cfg.get("image") and repository(str(s.cfg["image"])) in GATEWAY_IMAGES:
+            what += "; published by the gateway (80, 443)"
+        elif published and host_ip in ("127.0.0.1", "::1"):
+            s.draft.put(NODE, ("publish", s.name), f"{host_ip}:{published}", s.at("ports", i))
+            what += f"; published on {host_ip}:{published}"
+        elif published:
+            what += f"; host port {published} no longer published (only the gateway publishes)"
+        s.gap("ports", kind, what, "ports", i)
+
+
+def _environment(s: ServiceImport) -> None:
+    raw = s.raw.get("environment")
+    keys: list[tuple[str, str | int]] = (
+        [(str(k), str(k)) for k in raw] if isinstance(raw, dict)
+        else [(str(x).partition("=")[0], i) for i, x in enumerate(raw or [])])
+    values = s.environment()
+    for var, key in keys:
+        _variable(s, var, values.get(var, ""), key)
+
+
+def _variable(s: ServiceImport, var: str, value: str, key: str | int) -> None:
+    loc: tuple[str | int, ...] = ("environment", key)
+    label = f"environment.{var}"
+    ref = INTERPOLATED_REF.fullmatch(value)
+    secret_value = next((w for pattern, w in SECRET_VALUE if pattern.search(value)), None)
+    secret = bool(SECRET_NAME.search(var)) or secret_value is not None
+    entry: Any = {"secret": True, "description": f"{var} of {s.name} (imported)"} if secret else \
+        {"description": f"{var} of {s.name} (imported)"}
+    if var in KEPT_LITERALS and value and not ref and not secret:
+        s.put(("env", var), value, *loc)
+        s.gap(label, "mapped", f"kept as the value {value!r}: it names the data the new stack opens", *loc)
+        return
+    s.put(("env", var), entry, *loc)
+    if secret_value is not None:
+        s.gap(label, "secret", f"holds {secret_value}: the value is not copied; set {var} in .env", *loc)
+    elif secret and value and not ref:
+        s.gap(label, "secret", f"a literal secret: the value is not copied; set {var} in .env", *loc)
+    if ref and ref["name"] != var:
+        s.gap(label, "needs-review", f"read from .env as {ref['name']}: the .env variable is now {var}", *loc)
+    elif ref and ref["default"] and secret_value is None:
+        s.gap(label, "needs-review", f"default {ref['default']!r} not kept: put it in .env", *loc)
+    elif secret_value is None and not (secret and value and not ref):
+        s.gap(label, "mapped", f"{var} (name only: its value comes from .env)", *loc)
+
+
+def _volumes(s: ServiceImport) -> None:
+    top = s.src.config.get("volumes") or {}
+    has_data = False
+    for i, vol in enumerate(s.cfg.get("volumes") or []):
+        kind, source, target = vol.get("type"), str(vol.get("source", "")), str(vol.get("target", ""))
+        if kind == "volume" and source and not has_data:
+            has_data = True
+            real = str((top.get(source) or {}).get("name", source))
+            s.put("data", target, "volumes", i)
+            s.draft.put(NODE, ("adopt_volumes", s.name), real, s.at("volumes", i))
+            s.gap("volumes", "mapped", f"data {target}: kept in the existing volume {real} (external, adopt_volumes;"
+                  " scripts/switch-over.sh)", "volumes", i)
+        elif kind == "bind" and vol.get("read_only"):
+            rel = source.removeprefix("./")
+            s.put(("mounts", rel), target, "volumes", i)
+            s.gap("volumes", "mapped", f"{rel} mounted read-only at {target}", "volumes", i)
+        else:
+            why = "a second volume: a service keeps its data in one" if kind == "volume" else \
+                "a writable bind mount (nodegen mounts node files read-only; logs go to the log driver)"
+            s.gap("volumes", "dropped", f"{source or '(anonymous)'}:{target}: {why}", "volumes", i)
+
+
+def _depends_on(s: ServiceImport) -> None:
+    depends = s.cfg.get("depends_on") or {}
+    s.put("needs", sorted(depends), "depends_on")
+    s.gap("depends_on", "mapped", f"needs {', '.join(sorted(depends))} (started healthy first)", "depends_on")
+
+
+def _healthcheck(s: ServiceImport) -> None:
+    check = s.cfg.get("healthcheck") or {}
+    test = [str(x) for x in check.get("test") or []]
+    path = next((urlsplit(w).path for w in test if "://" in w), None)
+    if s.cfg.get("build") and path:
+        s.put(("health", "path"), path, "healthcheck", "test")
+        s.gap("healthcheck", "mapped", f"health path {path} (nodegen writes the probe)", "healthcheck")
+    elif test[:1] == ["CMD"]:
+        s.put(("health", "command"), test[1:], "healthcheck", "test")
+        s.gap("healthcheck", "mapped", f"probe {' '.join(test[1:])}", "healthcheck")
+    elif test[:1] == ["CMD-SHELL"]:
+        s.put(("health", "command"), ["sh", "-c", " ".join(test[1:])], "healthcheck", "test")
+        s.gap("healthcheck", "mapped", f"probe sh -c {' '.join(test[1:])!r}", "healthcheck")
+    else:
+        s.gap("healthcheck", "dropped", f"test {test!r} is not a probe nodegen can write", "healthcheck")
+    timings = [k for k in ("interval", "timeout", "retries", "start_period") if k in check]
+    if timings:
+        s.gap("healthcheck", "needs-review", f"{', '.join(timings)}: the standard's timings apply "
+              "(standard.healthcheck)", "healthcheck")
+
+
+def _command(s: ServiceImport) -> None:
+    command = s.cfg.get("command")
+    s.put("command", [str(x) for x in command or []], "command")
+    s.gap("command", "mapped", "command", "command")
+
+
+def _keyed(key: str, kind: Any, message: str) -> Callable[[ServiceImport], None]:
+    def handler(s: ServiceImport) -> None:
+        s.gap(key, kind, message, key)
+    return handler
+
+
+HANDLERS: dict[str, Callable[[ServiceImport], None]] = {
+    "image": _image, "build": _build, "container_name": _container_name, "ports": _ports,
+    "environment": _environment, "volumes": _volumes, "depends_on": _depends_on, "healthcheck": _healthcheck,
+    "command": _command,
+    "restart": _keyed("restart", "mapped", "restart: unless-stopped (the standard's)"),
+    "networks": _keyed("networks", "mapped", "joins the node's <project>_net network (and <project>_data for data)"),
+    "labels": _keyed("labels", "dropped", "nodegen writes the com.<project>.service/.tier/.phase labels"),
+    "logging": _keyed("logging", "mapped", "the standard's log rotation applies (standard.log_rotation)"),
+    "env_file": _keyed("env_file", "dropped", "not read: its variables' names are unknown to the import"),
+    "deploy": _keyed("deploy", "dropped", "resources and devices (GPUs): nodegen sets limits per class"),
+}
+
+
+def map_compose(draft: Draft, src: ComposeSource, hints: dict[str, int]) -> ComposeMap:
+    """Every service of the file onto the draft; top-level keys reported."""
+    result = ComposeMap(fleet_project(src))
+    for name in src.services():
+        port = ServiceImport(draft, src, name, hints).run()
+        result.ports[name] = port
+        result.hosts[name] = name
+        container = src.normalised(name).get("container_name")
+        if container:
+            result.hosts[str(container)] = name
+        if draft.get(FLEET, ("services", name, "gateway")):
+            result.gateway = name
+        draft.node.setdefault("services", []).append(name)
+        draft.origins[(NODE, ("services", len(draft.node["services"]) - 1))] = where(src.doc, ("services", name),
+                                                                                       key=True)
+    _top_level(draft, src)
+    return result
+
+
+def _top_level(draft: Draft, src: ComposeSource) -> None:
+    doc = src.doc
+    messages = {"version": ("dropped", "obsolete in Compose v2"),
+                "name": ("mapped", "the Compose project: existing volume names are kept (adopt_volumes)"),
+                "services": ("mapped", "each service below")}
+    for key in doc.data:
+        kind, message = messages.get(str(key), ("dropped", "no manifest key carries it"))
+        if key in ("volumes", "networks"):
+            for name in doc.data[key] or {}:
+                used = key == "volumes" and name in _data_volumes(src)
+                kind = "mapped" if used or key == "networks" else "dropped"
+                note = ("kept as an external volume (adopt_volumes)" if used else "no data service keeps data in it")\
+                    if key == "volumes" else "the node's networks are <project>_net and <project>_data"
+                draft.gap(where(doc, (key, name), key=True), kind, f"{key}.{name}", note)
+            continue
+        draft.gap(where(doc, (key,), key=True), kind, str(key), message)  # type: ignore[arg-type]
+
+
+def _data_volumes(src: ComposeSource) -> set[str]:
+    used: set[str] = set()
+    for name in src.services():
+        vols = [v for v in src.normalised(name).get("volumes") or [] if v.get("type") == "volume"]
+        if vols:
+            used.add(str(vols[0].get("source")))
+    return used
