@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,10 +11,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from nodegen.importer.draft import FLEET, NODE, Draft, where
+from nodegen.importer.report import Kind
 from nodegen.importer.sources import ComposeSource
-from nodegen.load.yamlio import Loc
 from nodegen.load.model import Standard
+from nodegen.load.yamlio import Loc
 from nodegen.standard import SECRET_NAME, SECRET_VALUE, parse_range
+from nodegen.targets.matrix import DB_PASSWORD, FORM_SECRET, MACAROON, SYNAPSE
 
 # Registered ports of images that publish none in a hand-written file (the catalog needs each service's port).
 IMAGE_PORTS = {"postgres": 5432, "redis": 6379, "nats": 4222, "synapse": 8008, "nginx": 443, "qdrant": 6333,
@@ -79,6 +82,8 @@ class ServiceImport:
                 self.gap(str(key), "dropped", "no manifest key carries it", str(key))
             else:
                 handler(self)
+        if self.name == SYNAPSE:
+            _synapse(self)
         return port
 
     # --- the port ---------------------------------------------------------------------------------------
@@ -101,12 +106,13 @@ class ServiceImport:
         env = self.environment()
         if env.get("PORT", "").isdigit():
             found.append((int(env["PORT"]), ("environment",)))
+        image = self.cfg.get("image")
+        if isinstance(image, str) and repository(image) in IMAGE_PORTS:
+            found.insert(0 if repository(image) in GATEWAY_IMAGES else len(found),
+                         (IMAGE_PORTS[repository(image)], ("image",)))
         probe = _probe_port(self.cfg.get("healthcheck"))
         if probe:
             found.append((probe, ("healthcheck",)))
-        image = self.cfg.get("image")
-        if isinstance(image, str) and repository(image) in IMAGE_PORTS:
-            found.append((IMAGE_PORTS[repository(image)], ("image",)))
         return found
 
     def environment(self) -> dict[str, str]:
@@ -177,11 +183,12 @@ def _ports(s: ServiceImport) -> None:
     for i, entry in enumerate(s.cfg.get("ports") or []):
         target, host_ip = entry.get("target"), entry.get("host_ip")
         published = entry.get("published")
-        if target == port:
-            kind, what = "mapped", f"port {port}"
+        gateway = bool(s.cfg.get("image")) and repository(str(s.cfg["image"])) in GATEWAY_IMAGES
+        if target == port or (gateway and target in (80, 443)):
+            kind, what = "mapped", f"port {target}"
         else:
             kind, what = "dropped", f"port {target}: a catalog service has one main port (and a metrics port)"
-        if published and s.cfg.get("image") and repository(str(s.cfg["image"])) in GATEWAY_IMAGES:
+        if published and gateway:
             what += "; published by the gateway (80, 443)"
         elif published and host_ip in ("127.0.0.1", "::1"):
             s.draft.put(NODE, ("publish", s.name), f"{host_ip}:{published}", s.at("ports", i))
@@ -275,9 +282,26 @@ def _healthcheck(s: ServiceImport) -> None:
               "(standard.healthcheck)", "healthcheck")
 
 
+def _synapse(s: ServiceImport) -> None:
+    """nodegen writes homeserver.yaml itself: on PostgreSQL, with its keys from .env."""
+    secrets = ((DB_PASSWORD, "password of the synapse database role"),
+               (MACAROON, "key Synapse signs access tokens with"), (FORM_SECRET, "key Synapse signs forms with"))
+    for var, what in secrets:
+        if s.draft.get(FLEET, ("services", s.name, "env", var)) is None:
+            s.put(("env", var), {"secret": True, "description": what})
+    needs = s.draft.get(FLEET, ("services", s.name, "needs")) or []
+    if "postgres" in s.src.services() and "postgres" not in needs:
+        s.put("needs", sorted([*needs, "postgres"]))
+    s.draft.gap(s.at(key=True), "needs-review", s.name,
+                "nodegen writes homeserver.yaml: Synapse runs on PostgreSQL (database synapse) with "
+                f"{DB_PASSWORD}, {MACAROON} and {FORM_SECRET} from .env; a homeserver that kept SQLite in its "
+                "data volume must be ported (synapse_port_db) before the switch-over")
+
+
 def _command(s: ServiceImport) -> None:
     command = s.cfg.get("command")
-    s.put("command", [str(x) for x in command or []], "command")
+    words = shlex.split(command) if isinstance(command, str) else [str(x) for x in command or []]
+    s.put("command", words, "command")
     s.gap("command", "mapped", "command", "command")
 
 
@@ -321,12 +345,12 @@ def map_compose(draft: Draft, src: ComposeSource, hints: dict[str, int]) -> Comp
 
 def _top_level(draft: Draft, src: ComposeSource) -> None:
     doc = src.doc
-    messages = {"version": ("dropped", "obsolete in Compose v2"),
+    messages: dict[str, tuple[Kind, str]] = {"version": ("dropped", "obsolete in Compose v2"),
                 "name": ("mapped", "the Compose project: existing volume names are kept (adopt_volumes)"),
                 "services": ("mapped", "each service below")}
     for key in doc.data:
         kind, message = messages.get(str(key), ("dropped", "no manifest key carries it"))
-        if key in ("volumes", "networks"):
+        if key in ("volumes", "networks"):  # each entry reported on its own
             for name in doc.data[key] or {}:
                 used = key == "volumes" and name in _data_volumes(src)
                 kind = "mapped" if used or key == "networks" else "dropped"
@@ -334,7 +358,7 @@ def _top_level(draft: Draft, src: ComposeSource) -> None:
                     if key == "volumes" else "the node's networks are <project>_net and <project>_data"
                 draft.gap(where(doc, (key, name), key=True), kind, f"{key}.{name}", note)
             continue
-        draft.gap(where(doc, (key,), key=True), kind, str(key), message)  # type: ignore[arg-type]
+        draft.gap(where(doc, (key,), key=True), kind, str(key), message)
 
 
 def _data_volumes(src: ComposeSource) -> set[str]:

@@ -22,7 +22,7 @@ class Draft:
 
     def put(self, file: str, loc: Loc, value: Any, where: Where | None) -> None:
         """Set the value at loc (creating mappings on the way) and remember where it came from."""
-        target = self.fleet if file == FLEET else self.node
+        target: Any = self.fleet if file == FLEET else self.node
         for part in loc[:-1]:
             target = target.setdefault(part, {})
         target[loc[-1]] = value

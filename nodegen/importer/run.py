@@ -22,6 +22,10 @@ from nodegen.standard import SECRET_NAME, SECRET_VALUE
 from nodegen.workspace import Workspace
 
 PLACEHOLDER_DOMAIN = "example.org"
+MET = "(the generated stack meets it)"
+# Compose rules that nodegen's rendering meets by construction: reported for the source, nothing to fix.
+RENDERED = frozenset({"compose-version", "restart-policy", "log-rotation", "labels", "gateway-tls", "name-format",
+                      "public-port", "secret-literal"})
 ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
 
 
@@ -53,7 +57,8 @@ class Result:
 
     @property
     def violations(self) -> int:
-        return sum(g.kind == "violation" for g in self.gaps)
+        """Violations left to fix: the generated stack does not meet these by itself."""
+        return sum(g.kind == "violation" and MET[:-1] not in g.message for g in self.gaps)
 
 
 def display(path: Path) -> str:
@@ -77,9 +82,10 @@ def run(opts: Options) -> Result:
         _env_example(draft, opts.env_example)
     assumed = _frame(draft, opts, compose)
     files = _texts(draft, opts.node)
-    gaps = [*draft.gaps, *_source_violations(src, compose), *_violations(draft, files, opts.node),
-            *_assumed(files, assumed, opts.node)]
-    result = Result(sorted(set(gaps)), files)
+    checked = _violations(draft, files, opts.node)
+    seen = {(g.path, g.line, g.col, g.key) for g in checked}
+    source = [g for g in _source_violations(src, compose) if (g.path, g.line, g.col, g.key) not in seen]
+    result = Result(sorted({*draft.gaps, *source, *checked, *_assumed(files, assumed, opts.node)}), files)
     if not result.lossy or opts.allow_lossy:
         _write(opts.out, files)
         result.written = True
@@ -179,7 +185,18 @@ def _source_violations(src: ComposeSource, compose: ComposeMap) -> list[Gap]:
     from nodegen.rules.compose import Compose, audit_compose
 
     problems = audit_compose(Compose(src.doc, compose.project))
-    return [Gap(p.path, p.line, p.col, "violation", p.rule, p.message) for p in problems]
+    return [Gap(p.path, p.line, p.col, "violation", p.rule, f"{p.message} {_met(src, p)}".rstrip())
+            for p in problems]
+
+
+def _met(src: ComposeSource, p: Problem) -> str:
+    """How the generated stack meets a rule the source breaks, or "" when the fix is the team's."""
+    if p.rule in RENDERED:
+        return MET
+    service = next((s for s in src.services() if src.doc.where(("services", s), key=True) == (p.line, p.col)), None)
+    if p.rule == "health-endpoint" and service and src.normalised(service).get("build"):
+        return f"{MET[:-1]}: it probes GET /health, which the service must answer)"
+    return ""
 
 
 def _texts(draft: Draft, node: str) -> dict[str, str]:
