@@ -250,9 +250,17 @@ def _volumes(s: ServiceImport) -> None:
             s.put(("mounts", rel), target, "volumes", i)
             s.gap("volumes", "mapped", f"{rel} mounted read-only at {target}", "volumes", i)
         else:
-            why = "a second volume: a service keeps its data in one" if kind == "volume" else \
-                "a writable bind mount (nodegen mounts node files read-only; logs go to the log driver)"
+            why = _why_dropped(kind, target)
             s.gap("volumes", "dropped", f"{source or '(anonymous)'}:{target}: {why}", "volumes", i)
+
+
+def _why_dropped(kind: Any, target: str) -> str:
+    if kind == "volume":
+        return "a second volume: a service keeps its data in one (<service>_data)"
+    if "log" in target:
+        return "a writable bind mount for logs: they go to the log driver (docker logs) instead"
+    return ("a writable bind mount: its files are not carried over (nodegen keeps writable data in the "
+            "<service>_data volume; copy them in before the switch-over)")
 
 
 def _depends_on(s: ServiceImport) -> None:

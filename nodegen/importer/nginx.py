@@ -109,9 +109,9 @@ class NginxImport:
         exact = d.args[:1] == ("=",)
         target = self._proxied(d)
         if path in ("/health", "/health/") or (exact and path == "/health"):
-            self.gap(d, "mapped", "the gateway's own /health")
+            self._whole(d, "mapped", "the gateway's own /health")
         elif target is None:
-            self.gap(d, "dropped", "no service of the compose file behind it")
+            self._whole(d, "dropped", "no service of the compose file behind it")
         elif API.match(path):
             self._api(d, API.match(path)[1], *target)  # type: ignore[index]
         elif WS.match(path):
@@ -121,10 +121,17 @@ class NginxImport:
             self._put(target[0], ("visibility",), "public", d)
             self.gap(d, "needs-review", f"{target[0]} serves the web UI at / (spa: true: deep links fall back to "
                      "/index.html)")
+            self._inner(d, target[0])
         elif path.rstrip("/") == "/_matrix":
-            self.gap(d, "mapped", f"{target[0]}: nodegen routes /_matrix/ to Synapse itself")
+            self._whole(d, "mapped", f"{target[0]}: nodegen routes /_matrix/ to Synapse itself")
         else:
-            self.gap(d, "dropped", f"{path}: outside the standard's /api/<route>/ and /ws/<route>/ scheme")
+            self._whole(d, "dropped", f"{path}: outside the standard's /api/<route>/ and /ws/<route>/ scheme")
+
+    def _whole(self, d: Directive, kind: Kind, message: str) -> None:
+        """A location and everything in it, with one verdict."""
+        self.gap(d, kind, message)
+        for c in d.block or ():
+            self.gap(c, kind, f"part of {' '.join(d.args)}: {message}")
 
     def _proxied(self, d: Directive) -> tuple[str, str] | None:
         """(service, URI part of proxy_pass) of a location."""
@@ -141,15 +148,16 @@ class NginxImport:
         return (service, url.path) if service else None
 
     def _api(self, d: Directive, route: str, service: str, uri: str) -> None:
+        if uri not in ("", "/") and uri.rstrip("/") != f"/api/{route}":
+            self._whole(d, "dropped", f"route {route} of {service} not imported: rewriting to {uri} cannot be "
+                        f"expressed (nodegen calls the service at /x or /api/{route}/x)")
+            return
         self._put(service, ("route",), route, d)
         if uri in ("", "/"):
             self.gap(d, "mapped", f"route {route} of {service} (/api/{route}/x -> /x)")
-        elif uri.rstrip("/") == f"/api/{route}":
+        else:
             self._put(service, ("proxy", "strip_prefix"), False, d)
             self.gap(d, "mapped", f"route {route} of {service}, path kept (proxy.strip_prefix: false)")
-        else:
-            self.gap(d, "dropped", f"route {route} of {service}: rewriting to {uri} cannot be expressed "
-                     "(the service is called at /x or /api/{route}/x)")
         self._inner(d, service)
 
     def _ws(self, d: Directive, channel: str, service: str, uri: str) -> None:

@@ -50,5 +50,5 @@ def _job(draft: Draft, compose: ComposeMap, doc: Document, i: int, job: dict[str
     if isinstance(path, str) and path != "/metrics":
         draft.put(FLEET, (*svc, "metrics", "path"), path, where(doc, (*loc, "metrics_path")))
     if port.isdigit() and int(port) != compose.ports.get(service):
-        draft.put(FLEET, (*svc, "metrics", "port"), int(port), where(doc, (*loc, "static_configs")))
+        draft.put(FLEET, (*svc, "metrics", "port"), int(port), where(doc, (*loc, "static_configs", 0, "targets", 0)))
     draft.put(FLEET, (*svc, "metrics", "enabled"), True, where(doc, (*loc, "job_name")))
