@@ -362,3 +362,32 @@ def test_other_commands_do_not_load_the_importer() -> None:
             "print('crossplane' in sys.modules, 'nodegen.importer.run' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_secrets_in_commands_and_nginx_are_reported_not_copied(tmp_path: Path) -> None:
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text(
+        "services:\n  cache:\n    image: redis:7.4.7-alpine\n    command: [redis-server, --requirepass, hunter2-pw]\n"
+        "    healthcheck:\n      test: [CMD, redis-cli, -a, hunter2-pw, ping]\n"
+        "  db:\n    image: postgres:15.20-alpine\n    healthcheck:\n      test: [CMD, pg_isready, -p, '5432']\n",
+        encoding="utf-8")
+    conf = tmp_path / "gw.conf"
+    conf.write_text("location /api/cache/ {\n    proxy_pass http://cache:6379/;\n"
+                    '    proxy_set_header Authorization "Bearer hunter2-token";\n}\n', encoding="utf-8")
+    result = invoke("import", str(compose), "--nginx", str(conf), "--node", "node1", "--out", str(tmp_path / "ws"),
+                    "--allow-lossy", "--format", "json")
+    assert "hunter2" not in result.stdout + result.stderr
+    assert "hunter2" not in (tmp_path / "ws/nodes/fleet.yaml").read_text(encoding="utf-8")
+    report = json.loads(result.stdout)
+    secrets = {(g["key"], g["line"]) for g in report["gaps"] if g["kind"] == "secret"}
+    assert secrets == {("cache.command", 4), ("cache.healthcheck", 5), ("proxy_set_header Authorization", 3)}
+    fleet = yaml.safe_load((tmp_path / "ws/nodes/fleet.yaml").read_text(encoding="utf-8"))
+    assert fleet["services"]["db"]["health"]["command"] == ["pg_isready", "-p", "5432"]  # a port, not a secret
+
+
+def test_the_same_sources_give_byte_identical_manifests(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        code, _ = run_import(tmp_path / name, "--allow-lossy", "--prometheus", PROM, "--env-example", ENV)
+        assert code == 1
+    for rel in ("nodes/fleet.yaml", "nodes/node1.yaml"):
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()

@@ -25,6 +25,8 @@ DATA_IMAGES = ("postgres", "redis", "qdrant", "mysql", "mariadb", "mongo")
 # Literal values that name the data itself: kept, so the new stack opens the same database (switch-over).
 KEPT_LITERALS = frozenset({"POSTGRES_DB", "POSTGRES_USER"})
 GATEWAY_IMAGES = ("nginx",)
+# Options whose value is a secret on a command line: redis-server --requirepass, redis-cli -a, mysql -p...
+SECRET_OPTION = re.compile(r"(?i)(requirepass|masterauth|password|passwd|pass|token|secret|a|p)")
 # `${NAME}`, `${NAME:-default}`, `${NAME?err}`: the value is read from the environment (.env).
 INTERPOLATED_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*)|:?\?[^}]*)?\}")
 
@@ -269,9 +271,35 @@ def _depends_on(s: ServiceImport) -> None:
     s.gap("depends_on", "mapped", f"needs {', '.join(sorted(depends))} (started healthy first)", "depends_on")
 
 
+def secret_in(words: list[str]) -> str | None:
+    """What secret a command line holds: a credential-looking word, or the value after a password option."""
+    for i, word in enumerate(words):
+        what = next((w for pattern, w in SECRET_VALUE if pattern.search(word)), None)
+        if what is not None:
+            return what
+        option = word.lstrip("-").split("=", 1)
+        if word.startswith("-") and SECRET_OPTION.fullmatch(option[0]) and (len(option) > 1 or i + 1 < len(words)):
+            value = option[1] if len(option) > 1 else words[i + 1]
+            numeric = len(option[0]) == 1 and value.isdigit()  # pg_isready -p 5432: a port
+            if not numeric and not INTERPOLATED_REF.fullmatch(value) and not value.startswith("$"):
+                return f"the value of {word.split('=', 1)[0]}"
+    return None
+
+
+def _secret_words(s: ServiceImport, key: str, words: list[str]) -> bool:
+    """Report a command line holding a secret (neither it nor the secret is copied); True when it does."""
+    what = secret_in(words)
+    if what is not None:
+        s.gap(key, "secret", f"holds {what}: the {key} is not copied (take the secret from .env: ${{NAME}})", key)
+        s.gap(key, "dropped", f"the {key} is not imported: it holds a secret", key)
+    return what is not None
+
+
 def _healthcheck(s: ServiceImport) -> None:
     check = s.cfg.get("healthcheck") or {}
     test = [str(x) for x in check.get("test") or []]
+    if _secret_words(s, "healthcheck", test):
+        return
     path = next((urlsplit(w).path for w in test if "://" in w), None)
     if s.cfg.get("build") and path:
         s.put(("health", "path"), path, "healthcheck", "test")
@@ -309,6 +337,8 @@ def _synapse(s: ServiceImport) -> None:
 def _command(s: ServiceImport) -> None:
     command = s.cfg.get("command")
     words = shlex.split(command) if isinstance(command, str) else [str(x) for x in command or []]
+    if _secret_words(s, "command", words):
+        return
     s.put("command", words, "command")
     s.gap("command", "mapped", "command", "command")
 

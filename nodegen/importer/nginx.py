@@ -13,6 +13,7 @@ from nodegen.importer.draft import FLEET, NODE, Draft
 from nodegen.importer.report import Kind, Where
 from nodegen.importer.sources import ImportFailed, read_text
 from nodegen.problems import Problem
+from nodegen.standard import SECRET_VALUE
 
 # What the generated gateway writes in every location itself: nothing of these is lost.
 GENERATED = frozenset({"proxy_http_version", "proxy_set_header", "limit_req", "limit_req_status", "resolver",
@@ -63,10 +64,22 @@ class NginxImport:
         self.draft, self.compose, self.upstreams = draft, compose, upstreams
 
     def gap(self, d: Directive, kind: Kind, message: str) -> None:
-        self.draft.gap(d.where, kind, f"{d.name} {' '.join(d.args)}".strip(), message)
+        self.draft.gap(d.where, kind, label(d), message)
+
+    def secret(self, d: Directive) -> bool:
+        """Report a directive holding a secret (an Authorization header, a credential-looking value)."""
+        header = d.name in ("proxy_set_header", "add_header") and d.args[:1] in (("Authorization",), ("Cookie",))
+        what = "credentials in a header" if header else next(
+            (w for pattern, w in SECRET_VALUE for arg in d.args if pattern.search(arg)), None)
+        if what is not None:
+            self.gap(d, "secret", f"holds {what}: not copied, and not imported")
+            self.gap(d, "dropped", "holds a secret")
+        return what is not None
 
     def walk(self, directives: tuple[Directive, ...] | list[Directive]) -> None:
         for d in directives:
+            if self.secret(d):
+                continue
             handler = getattr(self, f"_{d.name}", None)
             if handler is not None:
                 handler(d)
@@ -170,6 +183,8 @@ class NginxImport:
 
     def _inner(self, d: Directive, service: str) -> None:
         for c in d.block or ():
+            if self.secret(c):
+                continue
             if c.name == "proxy_pass" or c.name in GENERATED:
                 self.gap(c, "mapped", "the generated gateway sets it")
             elif c.name == "proxy_read_timeout" and c.args:
@@ -187,6 +202,15 @@ class NginxImport:
 
     def _put(self, service: str, loc: tuple[str, ...], value: Any, d: Directive) -> None:
         self.draft.put(FLEET, ("services", service, *loc), value, d.where)
+
+
+def label(d: Directive) -> str:
+    """The directive as the report names it; a value that may be a secret is left out."""
+    if d.name in ("proxy_set_header", "add_header") and d.args[:1] in (("Authorization",), ("Cookie",)):
+        return f"{d.name} {d.args[0]}"
+    if any(pattern.search(arg) for pattern, _ in SECRET_VALUE for arg in d.args):
+        return d.name
+    return f"{d.name} {' '.join(d.args)}".strip()
 
 
 def upstreams(directives: list[Directive]) -> dict[str, tuple[str, int]]:
