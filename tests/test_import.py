@@ -8,6 +8,7 @@ and the rendered node keeps what the report calls mapped.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -164,8 +165,14 @@ def test_environment_comes_in_as_names(imported: tuple[Path, dict[str, Any]]) ->
     out, report = imported
     fleet = yaml.safe_load((out / "nodes/fleet.yaml").read_text(encoding="utf-8"))
     env = fleet["services"]["auth-service"]["env"]
-    assert sorted(env) == ["DATABASE_URL", "INTERNAL_SECRET", "NATS_URL", "PORT", "REDIS_URL"]
+    assert sorted(env) == ["DATABASE_URL", "INTERNAL_SECRET", "NATS_URL", "REDIS_URL"]
     assert all(isinstance(v, dict) and "value" not in v for v in env.values())
+    # What nodegen writes itself is reported, not imported: PORT from port, <NEED>_URL from needs.
+    port = gaps_at(report, COMPOSE, spot(COMPOSE, 'PORT: "7011"', '"7011"'))
+    assert [(g["kind"], g["message"]) for g in port] == [("mapped", "nodegen sets PORT to the service's port 7011")]
+    url = gaps_at(report, COMPOSE, spot(COMPOSE, 'AUTH_SERVICE_URL: "http://auth-service:7011"', '"http'))
+    assert url[0]["kind"] == "mapped" and "nodegen writes AUTH_SERVICE_URL from needs" in url[0]["message"]
+    assert "auth-service" in fleet["services"]["pdp-service"]["needs"]
     unused = gaps_at(report, ENV, spot(ENV, "LEGACY_FEATURE_FLAG=", "LEGACY"))
     assert [g["kind"] for g in unused] == ["dropped"]
 
@@ -257,6 +264,10 @@ def test_the_rendered_node_keeps_what_the_report_calls_mapped(imported: tuple[Pa
                 assert var in _env_names(out), (name, var)
         if f"{name}.command" in mapped:
             assert out["command"] == svc["command"].split()
+        if "PORT" in (svc.get("environment") or {}):
+            assert out["environment"]["PORT"] == svc["environment"]["PORT"]  # written by nodegen, same value
+    text = (fixed / "output/node1/docker-compose.all.yml").read_text(encoding="utf-8")
+    assert ":-None}" not in text  # a setting without a default reads an empty default, not the word None
 
 
 def test_the_differences_are_the_ones_the_report_lists(imported: tuple[Path, dict[str, Any]], fixed: Path) -> None:
@@ -391,3 +402,24 @@ def test_the_same_sources_give_byte_identical_manifests(tmp_path: Path) -> None:
         assert code == 1
     for rel in ("nodes/fleet.yaml", "nodes/node1.yaml"):
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+
+
+@pytest.mark.tools
+def test_the_fixed_import_passes_the_real_tools(fixed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Docker Compose, nginx -t, promtool, amtool and shellcheck accept what the imported fleet renders."""
+    monkeypatch.setenv("PATH", os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    rendered_services(fixed)
+    verify = invoke("-C", str(fixed), "verify", "--all", "--strict")
+    assert verify.code == 0, verify.stdout + verify.stderr
+
+
+def test_a_setting_with_two_values_is_flagged(tmp_path: Path) -> None:
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text("services:\n  a:\n    image: redis:7.4.7-alpine\n    environment: [MODE=fast]\n"
+                       "  b:\n    image: redis:7.4.7-alpine\n    environment: [MODE=safe]\n", encoding="utf-8")
+    result = invoke("import", str(compose), "--node", "node1", "--out", str(tmp_path / "ws"), "--format", "json")
+    report = json.loads(result.stdout)
+    flagged = {(g["key"], g["line"]) for g in report["gaps"]
+               if g["kind"] == "needs-review" and "different values in a, b" in g["message"]}
+    assert flagged == {("a.environment.MODE", 4), ("b.environment.MODE", 7)}
+    assert "fast" not in (tmp_path / "ws/nodes/fleet.yaml").read_text(encoding="utf-8")

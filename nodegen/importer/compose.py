@@ -17,6 +17,7 @@ from nodegen.load.model import Standard
 from nodegen.load.yamlio import Loc
 from nodegen.standard import SECRET_NAME, SECRET_VALUE, parse_range
 from nodegen.targets.matrix import DB_PASSWORD, FORM_SECRET, MACAROON, SYNAPSE
+from nodegen.view.resolve import env_url_name
 
 # Registered ports of images that publish none in a hand-written file (the catalog needs each service's port).
 IMAGE_PORTS = {"postgres": 5432, "redis": 6379, "nats": 4222, "synapse": 8008, "nginx": 443, "qdrant": 6333,
@@ -25,6 +26,7 @@ DATA_IMAGES = ("postgres", "redis", "qdrant", "mysql", "mariadb", "mongo")
 # Literal values that name the data itself: kept, so the new stack opens the same database (switch-over).
 KEPT_LITERALS = frozenset({"POSTGRES_DB", "POSTGRES_USER"})
 GATEWAY_IMAGES = ("nginx",)
+TCP_IMAGES = ("postgres", "redis", "nats", "mysql", "mariadb", "mongo")  # not HTTP: no <NAME>_URL, no route
 # Options whose value is a secret on a command line: redis-server --requirepass, redis-cli -a, mysql -p...
 SECRET_OPTION = re.compile(r"(?i)(requirepass|masterauth|password|passwd|pass|token|secret|a|p)")
 # `${NAME}`, `${NAME:-default}`, `${NAME?err}`: the value is read from the environment (.env).
@@ -163,6 +165,8 @@ def _image(s: ServiceImport) -> None:
     elif repo in DATA_IMAGES:
         s.put("tier", "data", "image")
         s.put(("metrics", "enabled"), False, "image")
+    if repo in TCP_IMAGES:
+        s.put("protocol", "tcp", "image")
 
 
 def _build(s: ServiceImport) -> None:
@@ -218,11 +222,15 @@ def _variable(s: ServiceImport, var: str, value: str, key: str | int) -> None:
     secret = bool(SECRET_NAME.search(var)) or secret_value is not None
     entry: Any = {"secret": True, "description": f"{var} of {s.name} (imported)"} if secret else \
         {"description": f"{var} of {s.name} (imported)"}
+    if not secret and not ref and _derived(s, var, value, loc):
+        return
     if var in KEPT_LITERALS and value and not ref and not secret:
         s.put(("env", var), value, *loc)
         s.gap(label, "mapped", f"kept as the value {value!r}: it names the data the new stack opens", *loc)
         return
     s.put(("env", var), entry, *loc)
+    if not secret and not ref and value:
+        s.draft.settings.setdefault(var, {})[s.name] = (value, s.at(*loc))
     if secret_value is not None:
         s.gap(label, "secret", f"holds {secret_value}: the value is not copied; set {var} in .env", *loc)
     elif secret and value and not ref:
@@ -233,6 +241,39 @@ def _variable(s: ServiceImport, var: str, value: str, key: str | int) -> None:
         s.gap(label, "needs-review", f"default {ref['default']!r} not kept: put it in .env", *loc)
     elif secret_value is None and not (secret and value and not ref):
         s.gap(label, "mapped", f"{var} (name only: its value comes from .env)", *loc)
+
+
+def _derived(s: ServiceImport, var: str, value: str, loc: tuple[str | int, ...]) -> bool:
+    """A variable nodegen writes itself (PORT, LOG_LEVEL, <NEED>_URL): reported, not imported."""
+    label = f"environment.{var}"
+    if var == "PORT" and s.cfg.get("build"):
+        same = value == str(s.port())
+        s.gap(label, "mapped" if same else "needs-review",
+              f"nodegen sets PORT to the service's port {s.port()}" + ("" if same else f" (was {value})"), *loc)
+        return True
+    if var == "LOG_LEVEL" and port_class(s.port()) != "core":
+        same = value.upper() == "INFO"
+        s.gap(label, "mapped" if same else "needs-review",
+              "nodegen sets LOG_LEVEL by the node's role (INFO; DEBUG on dev nodes)" + ("" if same else
+                                                                                          f" (was {value})"), *loc)
+        return True
+    target = next((n for n in s.src.services() if env_url_name(n) == var and n != s.name), None)
+    if target is None or _tcp(s.src.normalised(target)):
+        return False
+    port = ServiceImport(s.draft, s.src, target, s.hints).port()
+    if value.rstrip("/") != f"http://{target}:{port}":
+        return False
+    needs = s.draft.get(FLEET, ("services", s.name, "needs")) or []
+    added = target not in needs and target not in (s.cfg.get("depends_on") or {})
+    s.put("needs", sorted({*needs, target}), *loc)
+    s.gap(label, "mapped", f"nodegen writes {var} from needs: {target}" +
+          (f" ({target} added to needs: it starts first)" if added else ""), *loc)
+    return True
+
+
+def _tcp(cfg: dict[str, Any]) -> bool:
+    image = cfg.get("image")
+    return isinstance(image, str) and repository(image) in TCP_IMAGES
 
 
 def _volumes(s: ServiceImport) -> None:
@@ -267,8 +308,9 @@ def _why_dropped(kind: Any, target: str) -> str:
 
 def _depends_on(s: ServiceImport) -> None:
     depends = s.cfg.get("depends_on") or {}
-    s.put("needs", sorted(depends), "depends_on")
-    s.gap("depends_on", "mapped", f"needs {', '.join(sorted(depends))} (started healthy first)", "depends_on")
+    needs = s.draft.get(FLEET, ("services", s.name, "needs")) or []
+    s.put("needs", sorted({*needs, *depends}), "depends_on")
+    s.gap("depends_on", "mapped", f"needs {', '.join(sorted(depends))} (started first, once healthy)", "depends_on")
 
 
 def secret_in(words: list[str]) -> str | None:
@@ -378,7 +420,19 @@ def map_compose(draft: Draft, src: ComposeSource, hints: dict[str, int]) -> Comp
         draft.origins[(NODE, ("services", len(draft.node["services"]) - 1))] = where(src.doc, ("services", name),
                                                                                        key=True)
     _top_level(draft, src)
+    _conflicts(draft)
     return result
+
+
+def _conflicts(draft: Draft) -> None:
+    """A setting with different values in different services: .env holds one value per node."""
+    for var, uses in sorted(draft.settings.items()):
+        if len({value for value, _ in uses.values()}) < 2:
+            continue
+        names = ", ".join(sorted(uses))
+        for service, (_, spot) in sorted(uses.items()):
+            draft.gap(spot, "needs-review", f"{service}.environment.{var}",
+                      f"{var} has different values in {names}: .env holds one value per node (rename one)")
 
 
 def _top_level(draft: Draft, src: ComposeSource) -> None:

@@ -19,6 +19,7 @@ class Draft:
     node: dict[str, Any] = field(default_factory=dict)
     origins: dict[tuple[str, Loc], Where] = field(default_factory=dict)
     gaps: list[Gap] = field(default_factory=list)
+    settings: dict[str, dict[str, tuple[str, Where]]] = field(default_factory=dict)  # var -> service -> value
 
     def put(self, file: str, loc: Loc, value: Any, where: Where | None) -> None:
         """Set the value at loc (creating mappings on the way) and remember where it came from."""
