@@ -60,6 +60,7 @@ class ServiceImport:
 
     def __init__(self, draft: Draft, src: ComposeSource, name: str, hints: dict[str, int]) -> None:
         self.draft, self.src, self.name, self.hints = draft, src, name, hints
+        self.project = fleet_project(src)
         self.raw = src.services()[name]
         self.cfg = src.normalised(name)
 
@@ -79,6 +80,9 @@ class ServiceImport:
     def run(self) -> int:
         port = self.port()
         self.put("port", port, *self.port_origin())
+        if not port:
+            self.draft.gap(self.at(key=True), "needs-review", f"{self.name}.port", "no port in its ports, the "
+                           "nginx upstreams, PORT or its healthcheck: imported as 0, set the port it listens on")
         self.put(("class",), port_class(port), *self.port_origin())
         for key in self.raw:
             handler = HANDLERS.get(str(key))
@@ -180,8 +184,10 @@ def _build(s: ServiceImport) -> None:
 
 
 def _container_name(s: ServiceImport) -> None:
-    s.gap("container_name", "mapped", f"renamed: the container becomes <project>-{s.name} (was "
-          f"{s.cfg.get('container_name')}); switch-over.sh stops the old one", "container_name")
+    old, new = s.cfg.get("container_name"), f"{s.project}-{s.name}"
+    message = f"the container keeps its name {new}" if old == new else \
+        f"renamed: the container becomes {new} (was {old}); scripts/switch-over.sh stops the old one"
+    s.gap("container_name", "mapped", message, "container_name")
 
 
 def _ports(s: ServiceImport) -> None:
