@@ -264,8 +264,17 @@ def test_the_rendered_node_keeps_what_the_report_calls_mapped(imported: tuple[Pa
                 assert var in _env_names(out), (name, var)
         if f"{name}.command" in mapped:
             assert out["command"] == svc["command"].split()
+        if f"{name}.healthcheck" in mapped and svc.get("image") and name != "gateway":
+            test = svc["healthcheck"]["test"]
+            assert out["healthcheck"]["test"] == (["CMD", "sh", "-c", test[1]] if test[0] == "CMD-SHELL" else test)
+        for volume in svc.get("volumes") or []:
+            source_name, target = volume.split(":")[:2]
+            if not source_name.startswith("."):  # a named volume: the data, at the same path
+                assert f"{name}_data:{target}" in out["volumes"], (name, volume)
         if "PORT" in (svc.get("environment") or {}):
             assert out["environment"]["PORT"] == svc["environment"]["PORT"]  # written by nodegen, same value
+    # The old gateway config is not mounted into the new gateway: the generated one replaces it.
+    assert not any("all-in-one.conf" in v for v in rendered["gateway"].get("volumes") or [])
     text = (fixed / "output/node1/docker-compose.all.yml").read_text(encoding="utf-8")
     assert ":-None}" not in text  # a setting without a default reads an empty default, not the word None
 
@@ -425,3 +434,25 @@ def test_a_setting_with_two_values_is_flagged(tmp_path: Path) -> None:
                if g["kind"] == "needs-review" and "different values in a, b" in g["message"]}
     assert flagged == {("a.environment.MODE", 4), ("b.environment.MODE", 7)}
     assert "fast" not in (tmp_path / "ws/nodes/fleet.yaml").read_text(encoding="utf-8")
+
+
+def test_an_unusable_compose_binary_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NODEGEN_COMPOSE", str(tmp_path / "no-such-compose"))
+    result = invoke("import", COMPOSE, "--node", "node1", "--out", str(tmp_path / "ws"))
+    assert result.code == 1 and result.stderr.startswith("nodegen import: ") and len(result.stderr.splitlines()) == 1
+    fake = tmp_path / "fake-compose"
+    fake.write_text("#!/bin/sh\necho not json\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("NODEGEN_COMPOSE", str(fake))
+    result = invoke("import", COMPOSE, "--node", "node1", "--out", str(tmp_path / "ws"))
+    assert result.code == 1 and "printed no JSON document" in result.stderr
+    assert not (tmp_path / "ws").exists()
+
+
+def test_a_file_that_is_no_compose_file_is_a_located_problem(tmp_path: Path) -> None:
+    for name, text, expected in (("list.yml", "- a\n- b\n", ":1:1: error[schema] not a compose file"),
+                                 ("dup.yml", "services: {}\nservices: {}\n", ":2:1: error[yaml]")):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        result = invoke("import", str(path), "--node", "node1", "--out", str(tmp_path / "ws"))
+        assert result.code == 1 and expected in result.stderr, result.stderr

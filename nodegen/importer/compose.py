@@ -195,7 +195,7 @@ def _ports(s: ServiceImport) -> None:
     for i, entry in enumerate(s.cfg.get("ports") or []):
         target, host_ip = entry.get("target"), entry.get("host_ip")
         published = entry.get("published")
-        gateway = bool(s.cfg.get("image")) and repository(str(s.cfg["image"])) in GATEWAY_IMAGES
+        gateway = _is_gateway(s)
         if target == port or (gateway and target in (80, 443)):
             kind, what = "mapped", f"port {target}"
         else:
@@ -277,6 +277,11 @@ def _derived(s: ServiceImport, var: str, value: str, loc: tuple[str | int, ...])
     return True
 
 
+def _is_gateway(s: ServiceImport) -> bool:
+    image = s.cfg.get("image")
+    return isinstance(image, str) and repository(image) in GATEWAY_IMAGES
+
+
 def _tcp(cfg: dict[str, Any]) -> bool:
     image = cfg.get("image")
     return isinstance(image, str) and repository(image) in TCP_IMAGES
@@ -294,6 +299,9 @@ def _volumes(s: ServiceImport) -> None:
             s.draft.put(NODE, ("adopt_volumes", s.name), real, s.at("volumes", i))
             s.gap("volumes", "mapped", f"data {target}: kept in the existing volume {real} (external, adopt_volumes;"
                   " scripts/switch-over.sh)", "volumes", i)
+        elif kind == "bind" and _is_gateway(s) and target.startswith("/etc/nginx"):
+            s.gap("volumes", "mapped", f"{source}: the generated gateway configuration takes its place (import the "
+                  "file with --nginx)", "volumes", i)
         elif kind == "bind" and vol.get("read_only"):
             rel = source.removeprefix("./")
             s.put(("mounts", rel), target, "volumes", i)
@@ -347,6 +355,10 @@ def _healthcheck(s: ServiceImport) -> None:
     check = s.cfg.get("healthcheck") or {}
     test = [str(x) for x in check.get("test") or []]
     if _secret_words(s, "healthcheck", test):
+        return
+    if _is_gateway(s):
+        s.gap("healthcheck", "mapped", "the generated gateway's own probe (GET /health on its HTTP port)",
+              "healthcheck")
         return
     path = next((urlsplit(w).path for w in test if "://" in w), None)
     if s.cfg.get("build") and path:

@@ -74,8 +74,12 @@ def _normalise(path: Path, display: str, project: str | None) -> dict[str, Any]:
     if proc.returncode != 0:
         message = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
         raise ProblemsFound([Problem(display, 1, 1, "compose-config", f"docker compose config: {message}")])
-    data = json.loads(proc.stdout)
-    assert isinstance(data, dict)
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ImportFailed(f"nodegen import: {binary} config printed no JSON document (is it Docker Compose v2?)")
     return data
 
 
