@@ -192,8 +192,10 @@ def test_every_key_of_the_sources_is_reported(imported: tuple[Path, dict[str, An
     assert variables and all((COMPOSE, *doc.keys[loc]) in placed or (COMPOSE, *doc.values[loc]) in placed
                              for loc in variables)
     nginx_lines = [i for i, text in enumerate((ROOT / NGINX).read_text().splitlines(), 1)
-                   if text.strip() and not text.strip().startswith(("#", "}")) and "server " not in text]
-    assert all(any(p == NGINX and line == i for p, line, _ in placed) for i in nginx_lines)
+                   if text.strip() and not text.strip().startswith(("#", "}"))]
+    assert [i for i in nginx_lines if not any(p == NGINX and line == i for p, line, _ in placed)] == []
+    prom = yaml.safe_load((ROOT / PROM).read_text(encoding="utf-8"))
+    assert {f"global.{k}" for k in prom["global"]} <= {g["key"] for g in report["gaps"] if g["path"] == PROM}
     for kind in ("mapped", "dropped", "needs-review", "violation", "secret"):
         assert report["counts"][kind] > 0, kind
 
@@ -422,6 +424,18 @@ def test_the_fixed_import_passes_the_real_tools(fixed: Path, monkeypatch: pytest
     rendered_services(fixed)
     verify = invoke("-C", str(fixed), "verify", "--all", "--strict")
     assert verify.code == 0, verify.stdout + verify.stderr
+
+
+def test_a_service_behind_a_profile_is_imported_and_flagged(tmp_path: Path) -> None:
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text("services:\n  a:\n    image: redis:7.4.7-alpine\n  debug:\n    image: redis:7.4.7-alpine\n"
+                       "    profiles: [debug]\n", encoding="utf-8")
+    result = invoke("import", str(compose), "--node", "node1", "--out", str(tmp_path / "ws"), "--format", "json")
+    report = json.loads(result.stdout)
+    flagged = [g for g in report["gaps"] if g["key"] == "debug.profiles"]
+    assert [(g["kind"], g["line"]) for g in flagged] == [("needs-review", 6)]
+    fleet = yaml.safe_load((tmp_path / "ws/nodes/fleet.yaml").read_text(encoding="utf-8"))
+    assert fleet["services"]["debug"]["image"] == "redis:7.4.7-alpine"
 
 
 def test_a_setting_with_two_values_is_flagged(tmp_path: Path) -> None:

@@ -419,6 +419,8 @@ HANDLERS: dict[str, Callable[[ServiceImport], None]] = {
     "logging": _keyed("logging", "mapped", "the standard's log rotation applies (standard.log_rotation)"),
     "env_file": _keyed("env_file", "dropped", "not read: its variables' names are unknown to the import"),
     "deploy": _keyed("deploy", "dropped", "resources and devices (GPUs): nodegen sets limits per class"),
+    "profiles": _keyed("profiles", "needs-review", "imported as a service the node runs: nodegen has no profiles "
+                       "(leave it out of the node's services if it should not run)"),
 }
 
 

@@ -92,9 +92,9 @@ class NginxImport:
         target = self.upstreams.get(d.args[0]) if d.args else None
         service = self.compose.hosts.get(target[0]) if target else None
         if service is None:
-            self.gap(d, "dropped", "no service of the compose file behind it")
+            self._whole(d, "dropped", "no service of the compose file behind it")
         else:
-            self.gap(d, "mapped", f"service {service} (upstreams are resolved per request)")
+            self._whole(d, "mapped", f"service {service} (upstreams are resolved per request)")
 
     def _server(self, d: Directive) -> None:
         self.gap(d, "mapped", "the node's gateway")

@@ -30,6 +30,8 @@ def map_prometheus(draft: Draft, compose: ComposeMap, doc: Document) -> None:
             continue
         kind, message = TOP.get(str(key), ("dropped", "no manifest key carries it"))
         draft.gap(where(doc, (key,), key=True), kind, str(key), message)  # type: ignore[arg-type]
+        for sub in value if isinstance(value, dict) else ():
+            draft.gap(where(doc, (key, sub), key=True), kind, f"{key}.{sub}", message)  # type: ignore[arg-type]
 
 
 def _job(draft: Draft, compose: ComposeMap, doc: Document, i: int, job: dict[str, Any]) -> None:

