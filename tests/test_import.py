@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -470,3 +471,34 @@ def test_a_file_that_is_no_compose_file_is_a_located_problem(tmp_path: Path) -> 
         path.write_text(text, encoding="utf-8")
         result = invoke("import", str(path), "--node", "node1", "--out", str(tmp_path / "ws"))
         assert result.code == 1 and expected in result.stderr, result.stderr
+
+
+def test_the_switch_over_script_adopts_the_old_stack_without_renaming_its_database(fixed: Path,
+                                                                                    tmp_path: Path) -> None:
+    """scripts/switch-over.sh of the imported node, under the stub docker of tests/test_scripts.py."""
+    from tests.test_scripts import STUB_CURL, STUB_DOCKER, STUB_RSYNC, Node, deployable
+
+    rendered_services(fixed)
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    for name, text in (("docker", STUB_DOCKER), ("curl", STUB_CURL), ("rsync", STUB_RSYNC)):
+        (stubs / name).write_text(text, encoding="utf-8")
+        (stubs / name).chmod(0o755)
+    shutil.copytree(fixed / "output" / "node1", tmp_path / "node1")
+    n = Node(tmp_path / "node1", stubs)
+    deployable(n)
+    source = yaml.safe_load((ROOT / COMPOSE).read_text(encoding="utf-8"))
+    old = [svc["container_name"] for svc in source["services"].values()]
+    volumes = [f"{PROJECT}_{key}" for key in source["volumes"]]
+    new = [svc["container_name"] for svc in rendered_services(fixed)["services"].values()]
+    proc = n.run("switch-over.sh", "--old-project", PROJECT, "--yes", STUB_OLD=",".join(old),
+                 STUB_DATA="postgres,redis,nats,matrix-synapse", STUB_VOLUMES=",".join(volumes),
+                 STUB_NEW=",".join(new), STUB_APPLIED="1")  # the adopted data holds the database `daarion`
+    assert proc.returncode == 0, proc.stderr
+    calls = n.log()
+    assert sorted(c.split()[-1] for c in calls if c.startswith("stop ")) == sorted(old)
+    assert not [c for c in calls if c.startswith("volume rm") or " down" in c or "rm -v" in c]
+    sql = (n.stubs / "psql.sql").read_text(encoding="utf-8")
+    assert "RENAME" not in sql and "ALTER USER" in sql  # the database kept its name: nothing to rename
+    steps = [line.split("step ", 1)[1].split(" ")[0] for line in proc.stderr.splitlines() if " step " in line]
+    assert steps[:5] == ["1/5", "2/5", "3/5", "4/5", "5/5"] and "(database)" in proc.stderr
