@@ -125,10 +125,10 @@ class NginxImport:
             self._whole(d, "mapped", "the gateway's own /health")
         elif target is None:
             self._whole(d, "dropped", "no service of the compose file behind it")
-        elif API.match(path):
-            self._api(d, API.match(path)[1], *target)  # type: ignore[index]
-        elif WS.match(path):
-            self._ws(d, WS.match(path)[1], *target)  # type: ignore[index]
+        elif api := API.match(path):
+            self._api(d, api[1], *target)
+        elif ws := WS.match(path):
+            self._ws(d, ws[1], *target)
         elif path == "/":
             self._put(target[0], ("spa",), True, d)
             self._put(target[0], ("visibility",), "public", d)

@@ -6,14 +6,16 @@ from typing import Any
 
 from nodegen.importer.compose import ComposeMap
 from nodegen.importer.draft import FLEET, Draft, where
+from nodegen.importer.report import Kind
 from nodegen.load.yamlio import Document
 
-TOP = {
+TOP: dict[str, tuple[Kind, str]] = {
     "global": ("mapped", "the standard's scrape and evaluation intervals apply"),
     "alerting": ("mapped", "Alertmanager beside Prometheus (fleet alertmanager: true)"),
     "rule_files": ("needs-review", "nodegen writes the standard's alert rules; hand-written rules are not imported"),
 }
-JOB_KEYS = {
+DROPPED: tuple[Kind, str] = ("dropped", "no manifest key carries it")
+JOB_KEYS: dict[str, tuple[Kind, str]] = {
     "job_name": ("mapped", "nodegen names the job after the service"),
     "static_configs": ("mapped", "the service's own target"),
     "metrics_path": ("mapped", "metrics.path"),
@@ -28,10 +30,10 @@ def map_prometheus(draft: Draft, compose: ComposeMap, doc: Document) -> None:
             for i, job in enumerate(value or []):
                 _job(draft, compose, doc, i, job if isinstance(job, dict) else {})
             continue
-        kind, message = TOP.get(str(key), ("dropped", "no manifest key carries it"))
-        draft.gap(where(doc, (key,), key=True), kind, str(key), message)  # type: ignore[arg-type]
+        kind, message = TOP.get(str(key), DROPPED)
+        draft.gap(where(doc, (key,), key=True), kind, str(key), message)
         for sub in value if isinstance(value, dict) else ():
-            draft.gap(where(doc, (key, sub), key=True), kind, f"{key}.{sub}", message)  # type: ignore[arg-type]
+            draft.gap(where(doc, (key, sub), key=True), kind, f"{key}.{sub}", message)
 
 
 def _job(draft: Draft, compose: ComposeMap, doc: Document, i: int, job: dict[str, Any]) -> None:
@@ -45,8 +47,8 @@ def _job(draft: Draft, compose: ComposeMap, doc: Document, i: int, job: dict[str
                   f"target {targets[0] if targets else '(none)'}: no service of the compose file")
         return
     for key in job:
-        kind, message = JOB_KEYS.get(str(key), ("dropped", "no manifest key carries it"))
-        draft.gap(where(doc, (*loc, key), key=True), kind, f"job {name}.{key}", f"{service}: {message}")  # type: ignore[arg-type]
+        kind, message = JOB_KEYS.get(str(key), DROPPED)
+        draft.gap(where(doc, (*loc, key), key=True), kind, f"job {name}.{key}", f"{service}: {message}")
     path = job.get("metrics_path")
     svc = ("services", service)
     if isinstance(path, str) and path != "/metrics":
