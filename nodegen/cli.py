@@ -28,6 +28,7 @@ Examples:
   nodegen lint-migrations DIR      check SQL migrations against the standard
   nodegen ports --next mvp         the next free port of a class across the fleet
   nodegen graph node1              Mermaid source of node1's diagram
+  nodegen import compose.yml --node node1   manifests and a gap report from hand-written files
 \b
 Exit codes: 0 ok, 1 problems or drift, 2 usage.
 """

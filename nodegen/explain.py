@@ -178,6 +178,12 @@ EXPLANATIONS: dict[str, Explanation] = {
                           "read the tool's message; with --strict install every tool", "nginx -t rejecting nginx.conf"),
     "checklist": Explanation("Compliance Checklist", "fix what the item's evidence names",
                              "a .gitignore that does not ignore output/node1/.env"),
+    "compose-config": Explanation("Docker Compose with all services (the file Compose itself runs)",
+                                  "make `docker compose -f FILE config` accept the file, then import it",
+                                  "a service key Compose does not know (additional properties not allowed)"),
+    "nginx-syntax": Explanation("Nginx/Gateway (the hand-written config the import reads)",
+                                "make `nginx -t` accept the file, then import it",
+                                "a proxy_pass line without its closing semicolon"),
 }
 
 

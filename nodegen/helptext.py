@@ -29,6 +29,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "explain": [("nodegen explain port-class", "what the rule checks, its section of the standard, an example")],
     "init": [("nodegen init acme --project acme --nodes 2", "a new workspace: fleet, two nodes, .gitignore, schema"),
              ("nodegen init --preset minimal", "a gateway and a cache only, in the current folder")],
+    "import": [("nodegen import docker-compose.yml --nginx nginx.conf --node node1 --out fleet",
+                "manifests and a gap report from hand-written files"),
+               ("nodegen import docker-compose.yml --node node1 --project-name myapp --allow-lossy",
+                "write although keys are dropped; keep myapp's volumes")],
     "audit": [("nodegen audit node1", "the standard's compliance checklist for node1"),
               ("nodegen audit docker-compose.yml", "compose-level rules on a hand-written file")],
 }

@@ -23,7 +23,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("nodegen.targets",),
     ("nodegen.output", "nodegen.cache"),
     ("nodegen.pipeline",),
-    ("nodegen.audit", "nodegen.verify", "nodegen.review", "nodegen.explain", "nodegen.init"),
+    ("nodegen.audit", "nodegen.verify", "nodegen.review", "nodegen.explain", "nodegen.init",
+     "nodegen.importer"),
     ("nodegen.commands", "nodegen.cli", "nodegen.__main__", "nodegen.helptext"),
 )
 

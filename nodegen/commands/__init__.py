@@ -20,4 +20,5 @@ COMMANDS: dict[str, str] = {
     "audit": "nodegen.commands.audit",
     "explain": "nodegen.commands.explain",
     "init": "nodegen.commands.init",
+    "import": "nodegen.commands.import_",
 }

@@ -27,12 +27,15 @@ RULES: dict[str, str] = {
     "client-identity": "only configured load balancers may set the client address (X-Forwarded-For)",
 }
 
-# Findings about output/ and the real tools' verdicts, reported by check, verify and audit NODE.
+# Findings about output/ and the real tools' verdicts (check, verify, audit NODE), and unreadable import sources.
 OUTPUT_RULES: dict[str, str] = {
     "output-drift": "output/ holds exactly what the manifests render (no stale, missing or extra file)",
     "hand-edit": "a generated file is not edited by hand; the change belongs in the manifest key that produces it",
     "verify": "the rendered files pass the real tools: Docker Compose, nginx -t, promtool, amtool, shellcheck",
     "checklist": "an item of the standard's Compliance Checklist holds for the node as it would be deployed",
+    # The sources of `nodegen import`, when they cannot be read at all.
+    "compose-config": "a compose file `nodegen import` reads is accepted by Docker Compose (`config`)",
+    "nginx-syntax": "an nginx config `nodegen import` reads parses (crossplane)",
 }
 
 

@@ -136,7 +136,7 @@ def _environment(s: Svc) -> Iterator[tuple[str, str]]:
         if e.secret:
             yield secret_file_var(e.name), compose_str(f"/run/secrets/{e.secret_name}")
         elif e.value is None:
-            yield e.name, f'"${{{e.name}:-{e.default}}}"'
+            yield e.name, f'"${{{e.name}:-{e.default or ""}}}"'
         else:
             yield e.name, compose_str(e.value)
 

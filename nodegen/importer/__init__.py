@@ -1,0 +1,1 @@
+"""`nodegen import`: manifests and a gap report from the hand-written files a team already runs."""
