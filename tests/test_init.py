@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Run, invoke
+from tests.conftest import Run, invoke
 
 
 def ng(ws: Path, *args: str) -> Run:
@@ -59,12 +59,6 @@ def test_init_never_overwrites(tmp_path: Path) -> None:
     assert again.code == 2
     assert "already has" in again.stderr and "nodes/fleet.yaml" in again.stderr
     assert invoke("init", str(tmp_path / "x"), "--project", "Bad Name").code == 2
-
-
-def test_the_daarion_preset_is_the_shipped_catalog() -> None:
-    preset = (ROOT / "nodegen" / "presets" / "daarion.yaml").read_text(encoding="utf-8")
-    assert preset == (ROOT / "nodes" / "fleet.yaml").read_text(encoding="utf-8"), \
-        "nodes/fleet.yaml changed: copy it to nodegen/presets/daarion.yaml"
 
 
 def test_port_table_headings_are_a_parameter_of_the_standard(tmp_path: Path) -> None:

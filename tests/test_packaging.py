@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import tomllib
 
 from tests.conftest import ROOT
@@ -30,3 +36,37 @@ def test_every_template_is_package_data() -> None:
     assert templates
     for path in templates:
         assert any(path.match(pattern) for pattern in patterns), f"{path.name} would not be installed"
+
+
+def test_the_daarion_preset_is_the_shipped_manifest_itself() -> None:
+    # A link, not a copy: a catalog edit in nodes/fleet.yaml cannot leave the preset behind.
+    preset = ROOT / "nodegen" / "presets" / "daarion.yaml"
+    assert preset.is_symlink()
+    assert preset.resolve() == (ROOT / "nodes" / "fleet.yaml").resolve()
+
+
+def test_a_built_package_carries_the_shipped_manifest_as_the_daarion_preset(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    for rel in ("pyproject.toml", "README.md", "nodes/fleet.yaml"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / rel, tree / rel)
+    ignore = shutil.ignore_patterns("__pycache__")
+    for rel in ("nodegen", "templates"):
+        shutil.copytree(ROOT / rel, tree / rel, symlinks=True, ignore=ignore)
+    lib = tmp_path / "lib"
+    built = subprocess.run([sys.executable, "-c", "import setuptools; setuptools.setup()", "-q", "build_py",
+                            "--build-lib", str(lib)], cwd=tree, capture_output=True, text=True, check=False)
+    assert built.returncode == 0, built.stderr
+    packaged = lib / "nodegen" / "presets" / "daarion.yaml"
+    assert not packaged.is_symlink()
+    assert packaged.read_bytes() == (ROOT / "nodes" / "fleet.yaml").read_bytes()
+    # `nodegen init` from the built package (not this checkout) writes a fleet from that copy.
+    ws = tmp_path / "ws"
+    env = {**os.environ, "PYTHONPATH": str(lib)}
+    made = subprocess.run([sys.executable, "-c", "import nodegen, sys; from nodegen.cli import main; "
+                           "print(nodegen.__file__, file=sys.stderr); main()", "init", str(ws), "--project", "acme"],
+                          env=env, capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert made.stderr.startswith(str(lib)), made.stderr
+    fleet = (ws / "nodes" / "fleet.yaml").read_text(encoding="utf-8")
+    assert "project: acme" in fleet and "\n  gateway-nginx:\n" in fleet
