@@ -12,8 +12,10 @@ from nodegen.schema import SCHEMA_PATH, schema_text
 
 PRESETS = ("daarion", "minimal")
 SCHEMA_LINE = "# yaml-language-server: $schema=../schema/nodegen.schema.json\n"
-# The services the minimal preset keeps from the catalog: the gateway every node needs, and a cache.
-MINIMAL = ("redis", "gateway-nginx")
+# The services the minimal preset keeps from the catalog: the gateway every node needs, a cache, and what watches
+# them (Prometheus and Alertmanager on node1, the exporters placed beside them): the audit's monitoring coverage.
+MINIMAL = ("redis", "gateway-nginx", "prometheus", "alertmanager", "node-exporter", "redis-exporter", "nginx-exporter",
+           "blackbox-exporter")
 
 MINIMAL_TABLES = "  port_tables: {multimodal: Multimodal Services}"
 
@@ -64,14 +66,12 @@ def fleet_text(project: str, domain: str, preset: str) -> str:
         text = _services_block(text, MINIMAL)
         # The daarion headings name that fleet's nodes; a new fleet gets the plain ones.
         text = re.sub(r"(?m)^(  node_root: .*)$", r"\1\n" + MINIMAL_TABLES, text, count=1)
-        # No Prometheus, hence no Alertmanager beside it (the catalog keeps no alertmanager entry).
-        text = re.sub(r"(?m)^alertmanager: true$", "alertmanager: false", text, count=1)
     return text
 
 
 def node_text(k: int, domain: str, preset: str) -> str:
     if preset == "minimal":
-        services = ["redis", "gateway-nginx"]
+        services = ["redis", "prometheus", "gateway-nginx"] if k == 1 else ["redis", "gateway-nginx"]
     elif k == 1:
         services = ["postgres", "redis", "nats", "prometheus", "gateway-nginx"]
     else:

@@ -16,27 +16,32 @@ def ng(ws: Path, *args: str) -> Run:
 
 
 @pytest.mark.tools
+@pytest.mark.parametrize("nodes", [1, 3])
 @pytest.mark.parametrize("preset", ["daarion", "minimal"])
-def test_an_initialised_fleet_passes_everything(tmp_path: Path, preset: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_initialised_fleet_passes_everything(
+    tmp_path: Path, preset: str, nodes: int, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     ws = tmp_path / "acme"
-    made = invoke("init", str(ws), "--project", "acme", "--nodes", "2", "--preset", preset)
+    made = invoke("init", str(ws), "--project", "acme", "--nodes", str(nodes), "--preset", preset)
     assert made.code == 0, made.stderr
-    assert {".gitignore", "README.md", "schema/nodegen.schema.json", "nodes/fleet.yaml", "nodes/node1.yaml",
-            "nodes/node2.yaml"} <= {p.relative_to(ws).as_posix() for p in ws.rglob("*") if p.is_file()}
-    assert ng(ws, "validate").code == 0
-    assert ng(ws, "render", "--all").code == 0
+    ids = [f"node{k}" for k in range(1, nodes + 1)]
+    assert {".gitignore", "README.md", "schema/nodegen.schema.json", "nodes/fleet.yaml",
+            *(f"nodes/{n}.yaml" for n in ids)} == {p.relative_to(ws).as_posix() for p in ws.rglob("*") if p.is_file()}
+    validate = ng(ws, "validate")
+    assert validate.code == 0, validate.stderr
+    assert f"ok: {nodes} node(s)" in validate.stdout + validate.stderr
+    render = ng(ws, "render", "--all")
+    assert render.code == 0, render.stderr
+    assert {p.name for p in (ws / "output").iterdir() if p.is_dir()} >= set(ids)
     monkeypatch.setenv("PATH", os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
     verify = ng(ws, "verify", "--all", "--strict")
-    assert verify.code == 0, verify.stdout
-    for node in ("node1", "node2"):
+    assert verify.code == 0, verify.stdout + verify.stderr
+    for node in ids:
+        assert f"{node}  promtool   ok" in verify.stdout
         audit = ng(ws, "audit", node)
-        if preset == "minimal":
-            # A gateway and a cache, no Prometheus: the audit says that nothing on the node is watched.
-            assert audit.code == 1, audit.stdout
-            assert "✗ monitoring coverage:" in audit.stdout and "9 of 10 items pass" in audit.stdout
-            continue
         assert audit.code == 0, audit.stdout
         assert "10 of 10 items pass" in audit.stdout
+        assert "✓ monitoring coverage:" in audit.stdout
     fleet = (ws / "nodes" / "fleet.yaml").read_text(encoding="utf-8")
     assert "project: acme" in fleet and "domain: acme.example" in fleet and "daarion" not in fleet.split("services:")[0]
     assert ng(ws, "check").code == 0
