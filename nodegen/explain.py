@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 
+from nodegen.load.yamlio import parse
+from nodegen.presets import shipped_fleet
 from nodegen.rules.catalogue import all_rules
 
 
@@ -15,7 +18,7 @@ class Example:
     file: str
     before: str
     after: str
-    problem: str  # the message as printed after `path:line:col: `
+    problem: str  # the message as printed after `path:line:col: `; {at:a.b.c} and {line:a.b.c} are positions in F
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class Explanation:
 
 
 F, N1, N2 = "nodes/fleet.yaml", "nodes/node1.yaml", "nodes/node2.yaml"
+PLACE = re.compile(r"\{(at|line):([a-z0-9_.-]+)\}")  # a position in the shipped fleet, looked up when printed
 
 EXPLANATIONS: dict[str, Explanation] = {
     "file": Explanation("— (nodegen's input)", "keep one manifest per node, a regular file inside the workspace",
@@ -33,7 +37,8 @@ EXPLANATIONS: dict[str, Explanation] = {
                         "error[file] node1.yaml and node1.yml both exist; keep one"),
     "yaml": Explanation("— (nodegen's input)", "each key once; plain YAML 1.2, no custom tags or merge keys",
                         Example(F, "    port: 7002\n", "    port: 7002\n    port: 7003\n",
-                                "error[yaml] duplicate key 'port' (first defined at line 330)")),
+                                "error[yaml] duplicate key 'port' (first defined at line "
+                                "{line:services.agents-service.port})")),
     "schema": Explanation("— (the manifest format, docs/manifests.md)", "use a key and value the format knows; "
                           "the hint names the closest one",
                           Example(N2, "role: dev", "role: devl", "error[schema] role: input should be "
@@ -47,7 +52,8 @@ EXPLANATIONS: dict[str, Explanation] = {
         "Стандартні Порти; Consistency First (однакова структура портів)", "take the next free port the message names",
         Example(F, "    port: 7002\n", "    port: 7001\n",
                 "error[port-conflict] agents-service: port 7001 is already used by city-service "
-                "(nodes/fleet.yaml:313:11); the next free mvp port is 7007 (nodegen ports --next mvp)")),
+                "(nodes/fleet.yaml:{at:services.city-service.port}); the next free mvp port is 7007 "
+                "(nodegen ports --next mvp)")),
     "name-format": Explanation(
         "Docker Standards → Naming Convention (<project>-<service>, <project>_net, <service>_data), Labels",
         "lowercase ASCII names", Example(F, "project: daarion", "project: DAARION",
@@ -198,11 +204,27 @@ def explain(rule: str) -> str | None:
         ex = item.example
         lines += [f"example: in the shipped fleet's {ex.file}, change", *_block(ex.before),
                   "to", *_block(ex.after or "(nothing)"), "and nodegen validate reports",
-                  f"  {ex.file}:…: {ex.problem}"]
+                  f"  {ex.file}:…: {problem_text(ex)}"]
     else:
         lines.append(f"example: {item.example}")
     lines.append(f"fix: {item.fix}")
     return "\n".join(lines)
+
+
+def problem_text(ex: Example) -> str:
+    """The example's message with the positions it names looked up in the shipped fleet, so they never go stale."""
+    if not PLACE.search(ex.problem):
+        return ex.problem
+    doc, _ = parse(shipped_fleet(), F)
+    assert doc is not None, "the shipped fleet parses"
+
+    def where(match: re.Match[str]) -> str:
+        loc = tuple(match[2].split("."))
+        assert loc in doc.values, f"explain example names {match[2]}, which the shipped fleet does not have"
+        line, col = doc.values[loc]
+        return f"{line}:{col}" if match[1] == "at" else str(line)
+
+    return PLACE.sub(where, ex.problem)
 
 
 def _block(text: str) -> list[str]:

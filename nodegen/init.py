@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from nodegen.errors import UsageError
+from nodegen.presets import shipped_fleet
 from nodegen.schema import SCHEMA_PATH, schema_text
 
 PRESETS = ("daarion", "minimal")
@@ -39,10 +39,6 @@ class Plan:
     files: dict[str, str]
 
 
-def _catalog() -> str:
-    return resources.files("nodegen.presets").joinpath("daarion.yaml").read_text(encoding="utf-8")
-
-
 def _services_block(text: str, keep: tuple[str, ...]) -> str:
     """The catalog's `services:` with only the named entries (each entry is the block under `  name:`)."""
     head, body = text.split("\nservices:\n", 1)
@@ -54,7 +50,7 @@ def _services_block(text: str, keep: tuple[str, ...]) -> str:
 
 
 def fleet_text(project: str, domain: str, preset: str) -> str:
-    text = _catalog()
+    text = shipped_fleet()
     text = re.sub(r"(?m)^project: .*$", f"project: {project}", text, count=1)
     text = re.sub(r"(?m)^domain: .*$", f"domain: {domain}", text, count=1)
     text = re.sub(r"(?m)^  node_root: .*$", f"  node_root: /opt/{project}", text, count=1)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from nodegen.explain import EXPLANATIONS, Example
+from nodegen.explain import EXPLANATIONS, Example, problem_text
 from nodegen.rules.catalogue import all_rules
 from tests.conftest import ROOT, invoke
 
@@ -32,10 +31,6 @@ def test_an_unknown_rule_is_a_usage_error_with_a_hint() -> None:
     assert result.stderr == "nodegen: no rule 'port-clas'; did you mean 'port-class'? (the rule ids: docs/rules.md)\n"
 
 
-def _lines(message: str) -> str:
-    return re.sub(r"(line |\.yaml:)\d+(:\d+)?", r"\1N", message)
-
-
 @pytest.mark.parametrize("rule", REPLAYED)
 def test_the_example_reproduces_the_problem_it_shows(rule: str, tmp_path: Path) -> None:
     example = EXPLANATIONS[rule].example
@@ -47,7 +42,23 @@ def test_the_example_reproduces_the_problem_it_shows(rule: str, tmp_path: Path) 
     path.write_text(text.replace(example.before, example.after, 1), encoding="utf-8")
     result = invoke("-C", str(tmp_path), "validate")
     assert result.code == 1
-    # Line numbers inside a message move with every edit of the shipped manifests; what the example shows is the rest.
-    assert any(line.startswith(f"{example.file}:") and _lines(line.split(": ", 1)[1]) == _lines(example.problem)
+    # The positions the message names are looked up in today's shipped fleet: the replay reports exactly them.
+    shown = problem_text(example)
+    assert any(line.startswith(f"{example.file}:") and line.split(": ", 1)[1] == shown
                for line in result.stderr.splitlines()), result.stderr
-    assert example.problem in invoke("explain", rule).stdout
+    assert f"{example.file}:…: {shown}\n" in invoke("explain", rule).stdout
+
+
+def test_positions_in_examples_follow_the_shipped_fleet() -> None:
+    text = (ROOT / "nodes" / "fleet.yaml").read_text(encoding="utf-8")
+    line = text.splitlines().index("  city-service:") + 1
+    port = next(n for n, row in enumerate(text.splitlines()[line:], line + 1) if row.startswith("    port: "))
+    assert f"(nodes/fleet.yaml:{port}:11)" in invoke("explain", "port-conflict").stdout
+    example = EXPLANATIONS["yaml"].example
+    assert isinstance(example, Example)
+    moved = Example(example.file, example.before, example.after, "x at {at:project}, line {line:domain}")
+    assert problem_text(moved) == f"x at {_row(text, 'project: ')}:10, line {_row(text, 'domain: ')}"
+
+
+def _row(text: str, start: str) -> int:
+    return next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith(start))
