@@ -41,8 +41,15 @@ EXPLANATIONS: dict[str, Explanation] = {
                                 "{line:services.agents-service.port})")),
     "schema": Explanation("— (the manifest format, docs/manifests.md)", "use a key and value the format knows; "
                           "the hint names the closest one",
-                          Example(N2, "role: dev", "role: devl", "error[schema] role: input should be "
-                                  "'production', 'dev' or 'federation'; did you mean 'dev'?")),
+                          Example(F, "    protocol: tcp\n", "    protocol: tpc\n", "error[schema] "
+                                  "services.postgres.protocol: input should be 'http', 'http+ws' or 'tcp'; "
+                                  "did you mean 'tcp'?")),
+    "vocabulary": Explanation(
+        "Node Roles (production, dev + backup, federation), the port classes of Стандартні Порти; the words "
+        "are the fleet's own (standard.classes, roles, uptimes)",
+        "use a name the fleet's standard declares, or declare it there",
+        Example(N2, "role: dev", "role: devl", "error[vocabulary] role 'devl' is not in standard.roles "
+                "(production, dev, federation); did you mean 'dev'?")),
     "port-class": Explanation(
         "Стандартні Порти: «Порти 7000-7999 — MVP services, 8000-8999 — Utilities/Multimodal, 9000-9999 — DAGI "
         "Stack», and the Core Infrastructure table", "a port of the class's range: nodegen ports --next mvp",

@@ -17,7 +17,23 @@ SCHEMA_LINE = "# yaml-language-server: $schema=../schema/nodegen.schema.json\n"
 MINIMAL = ("redis", "gateway-nginx", "prometheus", "alertmanager", "node-exporter", "redis-exporter", "nginx-exporter",
            "blackbox-exporter")
 
-MINIMAL_TABLES = "  port_tables: {multimodal: Multimodal Services}"
+# The minimal preset's own vocabulary, in place of the standard's (from port_classes to the port tables).
+MINIMAL_VOCABULARY = """\
+  port_classes: {app: 7000-7999, tools: 8000-8999}
+  # The fleet's vocabulary. A class: the range its ports lie in (none: the well-known core ports), who reaches
+  # its routes by default, the port table that lists it (none: the table its stack or phase names, else other).
+  classes:
+    core: {table: core}
+    app: {range: app, visibility: public}
+    tools: {range: tools}
+  roles: {production: {}, staging: {}, dev: {dev: true}}
+  uptimes: {"24/7": {}, on-demand: {on_demand: true}}
+  port_tables:
+    core: Infrastructure
+    app: Applications
+    other: Other Services
+"""
+VOCABULARY = re.compile(r"(?ms)^  port_classes: .*?^    other: [^\n]*\n")
 
 GITIGNORE = """\
 # Secrets never go to Git: real env files, TLS private keys and certificates, database backups.
@@ -57,11 +73,12 @@ def fleet_text(project: str, domain: str, preset: str) -> str:
     text = re.sub(r"(?m)^# The DAARION fleet.*$", f"# The {project} fleet: what every node shares, and the catalog "
                   "of the standard's services.", text, count=1)
     # Which node keeps the others' backups is the new fleet's choice (the daarion fleet ships them to node2).
-    text = re.sub(r", ship_to: [a-z0-9-]+", "", text, count=1)
+    text = re.sub(r", ship_to: [a-z0-9-]+\}(  #[^\n]*)?", "}", text, count=1)
     if preset == "minimal":
         text = _services_block(text, MINIMAL)
-        # The daarion headings name that fleet's nodes; a new fleet gets the plain ones.
-        text = re.sub(r"(?m)^(  node_root: .*)$", r"\1\n" + MINIMAL_TABLES, text, count=1)
+        # The standard's classes, roles and headings name the daarion fleet's; a new fleet gets plain ones.
+        text, found = VOCABULARY.subn(lambda _: MINIMAL_VOCABULARY, text, count=1)
+        assert found == 1, "the shipped fleet states its vocabulary from port_classes to the port tables"
     return text
 
 

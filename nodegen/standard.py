@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from nodegen.load.model import Service, ServiceOverride, Use
+from nodegen.load.model import OTHER_TABLE, Role, Service, ServiceClass, ServiceOverride, Standard, Uptime, Use
 from nodegen.load.yamlio import Loc
 
 SERVICE_NAME = re.compile(r"[a-z][a-z0-9-]{1,38}", re.ASCII)
@@ -37,7 +37,6 @@ SECRET_VALUE = [
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\."), "a JSON Web Token"),
 ]
-CLASS_RANGE = {"mvp": "mvp", "utility": "utility", "multimodal": "utility", "dagi": "dagi"}
 # The receivers' webhook URLs, handed to Alertmanager as files (targets/alertmanager.py routes to them).
 ALERTMANAGER_RECEIVER_ENV = ("ALERTMANAGER_PAGE_WEBHOOK_URL", "ALERTMANAGER_NOTIFY_WEBHOOK_URL")
 ALERTMANAGER = "alertmanager"  # the catalog service `alertmanager: true` places beside Prometheus
@@ -126,3 +125,46 @@ def use_of(value: str | Use) -> Use:
 def publish_of(svc: Service, override: ServiceOverride | None) -> list[str]:
     """What a service publishes on a node: the node's override, else the catalog's."""
     return override.publish if override is not None and override.publish is not None else svc.publish
+
+
+# --- the fleet's vocabulary (standard.classes, roles, uptimes, port_tables) ---------------------------
+# Until the vocabulary rule has passed, a name may be missing: the rules that run beside it see the defaults.
+
+def class_of(std: Standard, name: str) -> ServiceClass:
+    return std.classes.get(name) or ServiceClass()
+
+
+def role_of(std: Standard, name: str) -> Role:
+    return std.roles.get(name) or Role()
+
+
+def uptime_of(std: Standard, name: str) -> Uptime:
+    return std.uptimes.get(name) or Uptime()
+
+
+def on_demand_uptimes(std: Standard) -> tuple[str, ...]:
+    """The uptimes of nodes that are off by design (sorted: the output does not depend on manifest order)."""
+    return tuple(sorted(name for name, spec in std.uptimes.items() if spec.on_demand))
+
+
+def ranged_classes(std: Standard) -> tuple[str, ...]:
+    """The classes whose ports come from a range (`nodegen ports --next` answers for these)."""
+    return tuple(name for name, spec in std.classes.items() if spec.range is not None)
+
+
+def table_keys(std: Standard) -> tuple[str, ...]:
+    """The port tables in order; `other` closes the list."""
+    return (*(k for k in std.port_tables if k != OTHER_TABLE), OTHER_TABLE)
+
+
+def table_headings(std: Standard) -> tuple[str, ...]:
+    return tuple(std.port_tables.get(k, "Other Services") for k in table_keys(std))
+
+
+def table_of(std: Standard, klass: str, stack: str | None, phase: str) -> str:
+    """The port table a service is listed in: its class's, else the one its stack or phase names, else other."""
+    own = class_of(std, klass).table
+    for key in (own, stack, phase):
+        if key is not None and key in std.port_tables and key != OTHER_TABLE:
+            return key
+    return OTHER_TABLE

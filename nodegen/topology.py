@@ -13,7 +13,7 @@ from typing import Any
 
 from nodegen.load.manifests import Manifests
 from nodegen.load.model import ServiceOverride
-from nodegen.standard import PROMETHEUS, ip_network_of, is_ip, use_of
+from nodegen.standard import PROMETHEUS, class_of, ip_network_of, is_ip, role_of, use_of
 
 
 @dataclass(frozen=True, order=True)
@@ -43,7 +43,6 @@ def node_runs(m: Manifests, node_id: str) -> tuple[str, ...]:
 
 
 VISIBILITY_ORDER = {"none": 0, "fleet": 1, "public": 2}
-CLASS_VISIBILITY = {"mvp": "public"}  # every other class defaults to fleet (docs/decisions.md)
 
 
 def route_visibility(m: Manifests, node_id: str, name: str, override: ServiceOverride | None) -> str:
@@ -54,8 +53,9 @@ def route_visibility(m: Manifests, node_id: str, name: str, override: ServiceOve
     if override is not None and override.visibility is not None:
         return override.visibility
     node = m.nodes[node_id]
-    ceiling = node.visibility or ("fleet" if node.role == "dev" else "public")
-    own = svc.visibility or CLASS_VISIBILITY.get(svc.class_, "fleet")
+    std = m.fleet.standard
+    ceiling = node.visibility or ("fleet" if role_of(std, node.role).dev else "public")
+    own = svc.visibility or class_of(std, svc.class_).visibility  # docs/decisions.md
     return min(own, ceiling, key=VISIBILITY_ORDER.__getitem__)
 
 

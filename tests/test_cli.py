@@ -52,7 +52,8 @@ def test_validate_reports_every_problem_sorted(broken: Path) -> None:
     assert (result.code, result.stdout) == (1, "")
     assert result.stderr == (
         f"{PORT_9555}\n"
-        "nodes/n1.yaml:3:7: error[schema] role: input should be 'production', 'dev' or 'federation'\n"
+        "nodes/n1.yaml:3:7: error[vocabulary] role 'prod' is not in standard.roles (production, dev, federation); "
+        "did you mean 'production'?\n"
         "2 error(s); nothing written\n"
     )
 
@@ -65,7 +66,7 @@ def test_format_json(broken: Path) -> None:
     assert json.loads(lines[0]) == {"path": "nodes/fleet.yaml", "line": 20, "col": 11, "rule": "port-class",
                                     "message": "api: port 9555 is outside the mvp range 7000-7999",
                                     "level": "error"}
-    assert [json.loads(line)["rule"] for line in lines] == ["port-class", "schema"]
+    assert [json.loads(line)["rule"] for line in lines] == ["port-class", "vocabulary"]
 
 
 def test_format_github(broken: Path) -> None:

@@ -58,13 +58,16 @@ def test_byte_identical_across_hash_seeds(tmp_path: Path) -> None:
 
 # Lists whose order means nothing to the output; `command` lists are argv and keep their order.
 UNORDERED_LISTS = {"services", "needs", "websocket", "publish", "core_ports"}
+# Mappings whose order is meant: standard.port_tables lists the docs' tables in the order written.
+ORDERED_MAPPINGS = {"port_tables"}
 
 
 def shuffled(data: Any, rng: random.Random, key: str = "") -> Any:
     """data with every mapping's keys, and every unordered list, in a random order."""
     if isinstance(data, dict):
         items = list(data.items())
-        rng.shuffle(items)
+        if key not in ORDERED_MAPPINGS:
+            rng.shuffle(items)
         return {k: shuffled(v, rng, k) for k, v in items}
     if isinstance(data, list):
         items = [shuffled(v, rng) for v in data]

@@ -64,7 +64,7 @@ def test_validate_sarif_lists_every_problem(broken: Path) -> None:
     found = sarif(result)
     port_line = (broken / "nodes" / "fleet.yaml").read_text(encoding="utf-8").splitlines().index("    port: 9555") + 1
     assert [where(r) for r in found] == [("nodes/fleet.yaml", port_line, 11, "port-class"),
-                                         ("nodes/node2.yaml", 4, 7, "schema")]
+                                         ("nodes/node2.yaml", 4, 7, "vocabulary")]
     assert found[1]["message"]["text"].endswith("did you mean 'dev'?")
     assert {r["level"] for r in found} == {"error"}
 

@@ -137,8 +137,8 @@ def test_a_typo_key_does_not_hide_the_same_service_s_bad_port(workspace: Path) -
     assert any("unknown key 'prot'" in x for x in lines)
     assert any("error[port-class] agents-service: port 9555" in x for x in lines)
     assert any("unknown key 'rol'" in x for x in lines)
-    assert rules.count("schema") == 3
-    assert ("role: input should be 'production', 'dev' or 'federation'; did you mean 'federation'?"
+    assert rules.count("schema") == 2
+    assert ("role 'federaton' is not in standard.roles (production, dev, federation); did you mean 'federation'?"
             in result.stderr)
     assert not (workspace / "output").exists()
 

@@ -70,9 +70,9 @@ def test_port_table_headings_are_a_parameter_of_the_standard(tmp_path: Path) -> 
     ws = tmp_path / "w"
     assert invoke("init", str(ws), "--preset", "minimal").code == 0
     fleet = ws / "nodes" / "fleet.yaml"
-    assert "port_tables: {multimodal: Multimodal Services}" in fleet.read_text(encoding="utf-8")
-    text = fleet.read_text(encoding="utf-8").replace(
-        "port_tables: {multimodal: Multimodal Services}", "port_tables: {core: Базова інфраструктура}")
+    old = "    core: Infrastructure\n"
+    assert old in fleet.read_text(encoding="utf-8")
+    text = fleet.read_text(encoding="utf-8").replace(old, "    core: Базова інфраструктура\n")
     fleet.write_text(text, encoding="utf-8")
     assert ng(ws, "render", "--all").code == 0
     assert "### Базова інфраструктура\n" in (ws / "output" / "FLEET.md").read_text(encoding="utf-8")
@@ -80,6 +80,18 @@ def test_port_table_headings_are_a_parameter_of_the_standard(tmp_path: Path) -> 
         encoding="utf-8")
     assert "### Базова інфраструктура\n" in ng(ws, "ports").stdout
     assert json.loads(ng(ws, "--format", "json", "ports").stdout)["fleet"][0]["section"] == "Базова інфраструктура"
-    fleet.write_text(text.replace("{core: Базова інфраструктура}", "{core: 'a | b'}"), encoding="utf-8")
+    fleet.write_text(text.replace("core: Базова інфраструктура", "core: 'a | b'"), encoding="utf-8")
     bad = ng(ws, "validate")
     assert bad.code == 1 and "error[schema] standard.port_tables.core" in bad.stderr
+
+
+def test_the_minimal_preset_speaks_its_own_vocabulary(tmp_path: Path) -> None:
+    ws = tmp_path / "w"
+    assert invoke("init", str(ws), "--preset", "minimal").code == 0
+    fleet = (ws / "nodes" / "fleet.yaml").read_text(encoding="utf-8")
+    head = fleet.split("\nservices:\n")[0]
+    for word in ("mvp", "dagi", "multimodal", "federation", "НОДА"):
+        assert word not in head, word
+    assert ng(ws, "--format", "json", "ports", "--next", "app").stdout.strip() == '{"class": "app", "port": 7000}'
+    wrong = ng(ws, "ports", "--next", "mvp")
+    assert wrong.code == 2 and "not a class with a port range (app, tools)" in wrong.stderr

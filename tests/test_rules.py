@@ -122,6 +122,63 @@ def test_every_rule_is_tested() -> None:
     assert untested == []
 
 
+# --- vocabulary ----------------------------------------------------------------------------------
+
+OWN_VOCABULARY = """\
+standard:
+  port_classes: {app: 7000-7999}
+  classes: {core: {}, app: {range: app, visibility: public}}
+  roles: {prod: {}, bench: {dev: true}}
+  uptimes: {always: {}, sometimes: {on_demand: true}}
+  limits: {app: {memory: 256m}}
+"""
+
+
+def test_vocabulary_a_fleet_of_its_own_words_passes(tmp_path: Path) -> None:
+    check(tmp_path, fleet=sub(FLEET, "class: mvp", "class: app") + OWN_VOCABULARY,
+          node=sub(sub(NODE, "role: production", "role: prod"), "uptime: 24/7", "uptime: always"))
+
+
+def test_vocabulary_unknown_class(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:18:12: error[vocabulary] api: class 'mpv' is not in standard.classes "
+          "(core, mvp, utility, multimodal, dagi); did you mean 'mvp'?", fleet=sub(FLEET, "class: mvp", "class: mpv"))
+
+
+def test_vocabulary_the_standards_words_are_gone_once_a_fleet_has_its_own(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:18:12: error[vocabulary] api: class 'mvp' is not in standard.classes (core, app)",
+          f"{N}:3:7: error[vocabulary] role 'production' is not in standard.roles (prod, bench)",
+          f"{N}:4:9: error[vocabulary] uptime '24/7' is not in standard.uptimes (always, sometimes)",
+          fleet=FLEET + OWN_VOCABULARY)
+
+
+def test_vocabulary_unknown_role_suggests_the_one_it_begins(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:3:7: error[vocabulary] role 'prod' is not in standard.roles (production, dev, federation); "
+          "did you mean 'production'?", node=sub(NODE, "role: production", "role: prod"))
+
+
+def test_vocabulary_unknown_uptime(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:4:9: error[vocabulary] uptime '24x7' is not in standard.uptimes (24/7, on-demand); "
+          "did you mean '24/7'?", node=sub(NODE, "uptime: 24/7", "uptime: 24x7"))
+
+
+def test_vocabulary_a_class_range_names_a_port_class(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:24:36: error[vocabulary] class mvp: range 'mvpp' is not in standard.port_classes "
+          "(mvp, utility, dagi); did you mean 'mvp'?",
+          fleet=FLEET + "standard:\n  classes: {core: {}, mvp: {range: mvpp}}\n")
+
+
+def test_vocabulary_a_class_table_names_a_port_table(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:24:48: error[vocabulary] class mvp: table 'mvpp' is not in standard.port_tables "
+          "(core, dagi, mvp, multimodal, other); did you mean 'mvp'?",
+          fleet=FLEET + "standard:\n  classes: {core: {}, mvp: {range: mvp, table: mvpp}}\n")
+
+
+def test_vocabulary_limits_name_classes(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:24:12: error[vocabulary] limits of class 'mvpp' is not in standard.classes "
+          "(core, mvp, utility, multimodal, dagi); did you mean 'mvp'?",
+          fleet=FLEET + "standard:\n  limits: {mvpp: {memory: 1g}}\n")
+
+
 # --- port-class ----------------------------------------------------------------------------------
 
 def test_port_class_top_of_mvp_range_passes(tmp_path: Path) -> None:
@@ -703,8 +760,13 @@ def test_schema_yaml_1_2_strings_are_not_booleans(tmp_path: Path, value: str) ->
 
 
 def test_schema_wrong_literal(tmp_path: Path) -> None:
-    check(tmp_path, f"{N}:3:7: error[schema] role: input should be 'production', 'dev' or 'federation'",
-          node=sub(NODE, "role: production", "role: prod"))
+    check(tmp_path, f"{F}:21:15: error[schema] services.api.protocol: input should be 'http', 'http+ws' or 'tcp'",
+          fleet=sub(FLEET, "    port: 7001\n", "    port: 7001\n    protocol: udp\n"))
+
+
+def test_schema_a_vocabulary_name_has_no_syntax(tmp_path: Path) -> None:
+    check(tmp_path, f"{N}:3:7: error[schema] role: string should match pattern '^[a-z0-9][a-z0-9/_-]{{0,31}}$'",
+          node=sub(NODE, "role: production", 'role: "prod|dev"'))
 
 
 def test_schema_top_level_must_be_a_mapping(tmp_path: Path) -> None:

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from nodegen.load.model import Service, ServiceOverride, Use
+from nodegen.load.model import Service, ServiceOverride, Standard, Use
 from nodegen.standard import (
-    CLASS_RANGE,
     SECRET_NAME,
+    class_of,
     host_port,
     is_ip,
     is_ipv4,
+    on_demand_uptimes,
     parse_bind,
     parse_range,
     publish_of,
+    ranged_classes,
+    role_of,
     service_ports,
     short_name,
+    table_headings,
+    table_keys,
+    table_of,
+    uptime_of,
     use_of,
 )
 
@@ -50,9 +57,30 @@ def test_short_name_drops_the_service_suffix_only() -> None:
     assert [short_name(n) for n in ("agents-service", "postgres", "service")] == ["agents", "postgres", "service"]
 
 
-def test_every_class_but_core_has_a_range() -> None:
-    assert set(CLASS_RANGE) == {"mvp", "utility", "multimodal", "dagi"}
-    assert CLASS_RANGE["multimodal"] == "utility"  # the standard puts them in one range
+def test_the_standards_own_vocabulary_is_the_default() -> None:
+    std = Standard()
+    assert ranged_classes(std) == ("mvp", "utility", "multimodal", "dagi")  # every class but core has a range
+    assert class_of(std, "multimodal").range == "utility"  # the standard puts them in one range
+    assert class_of(std, "mvp").visibility == "public" and class_of(std, "utility").visibility == "fleet"
+    assert [n for n in std.roles if role_of(std, n).dev] == ["dev"]
+    assert on_demand_uptimes(std) == ("on-demand",) and not uptime_of(std, "24/7").on_demand
+
+
+def test_an_undeclared_name_gets_the_plain_defaults() -> None:
+    std = Standard()
+    assert class_of(std, "nope").range is None and not role_of(std, "nope").dev and not uptime_of(std, "x").on_demand
+
+
+def test_the_port_table_of_a_service() -> None:
+    std = Standard()
+    assert table_keys(std) == ("core", "dagi", "mvp", "multimodal", "other")
+    assert table_of(std, "core", None, "monitor") == "core"  # the class's own table wins
+    assert table_of(std, "utility", "dagi", "utility") == "dagi"  # then the stack's
+    assert table_of(std, "mvp", None, "mvp") == "mvp"  # then the phase's
+    assert table_of(std, "mvp", None, "federation") == "other"
+    own = Standard.model_validate({"port_tables": {"other": "Rest", "app": "Apps"}})
+    assert table_keys(own) == ("app", "other") and table_headings(own) == ("Apps", "Rest")
+    assert table_headings(Standard.model_validate({"port_tables": {"app": "Apps"}})) == ("Apps", "Other Services")
 
 
 def test_secret_names() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import asdict
 from typing import Any
@@ -9,12 +10,14 @@ from typing import Any
 import click
 
 from nodegen.commands.common import Ctx, pass_ctx
-from nodegen.errors import NodegenError
+from nodegen.errors import NodegenError, UsageError
 from nodegen.helptext import complete_nodes
+from nodegen.load.model import Standard
 from nodegen.pipeline import Fleet, load_fleet
 from nodegen.problems import Problem
-from nodegen.rules.ports import NEXT_CLASSES, next_free
-from nodegen.view.ports import FleetRow, PortRow, fleet_rows, fleet_tables, headings, node_rows, node_tables
+from nodegen.rules.ports import next_free
+from nodegen.standard import ranged_classes, table_headings
+from nodegen.view.ports import FleetRow, PortRow, fleet_rows, fleet_tables, node_rows, node_tables
 
 # A fleet whose only problems are these still gets its ledger: it is how a clash is found and fixed.
 PORT_RULES = ("port-class", "port-conflict")
@@ -29,21 +32,21 @@ def _load(c: Ctx) -> Fleet:
 
 def _ledger(fleet: Fleet, chosen: list[str], whole_fleet: bool) -> str:
     rows: dict[str, list[PortRow]] = {view.id: node_rows(view) for view in fleet.resolved.nodes}
-    tables = fleet.manifests.fleet.standard.port_tables
+    std = fleet.manifests.fleet.standard
     parts = ["# Port ledger\n"]
     if whole_fleet:
-        parts.append("## Fleet\n\n" + fleet_tables(fleet_rows(r for n in rows.values() for r in n), tables=tables))
+        parts.append("## Fleet\n\n" + fleet_tables(fleet_rows(r for n in rows.values() for r in n), std))
     for node_id in chosen:
         view = fleet.view(node_id)
         parts.append(f"## {node_id}: {view.name} ({view.role}, {view.uptime})\n\n"
-                     + node_tables(rows[node_id], tables=tables))
+                     + node_tables(rows[node_id], std))
     return "\n".join(parts)
 
 
 def _ledger_json(fleet: Fleet, chosen: list[str], whole_fleet: bool) -> str:
     """The ledger as one JSON document: fleet rows, each chosen node's rows, and the port problems."""
     rows: dict[str, list[PortRow]] = {view.id: node_rows(view) for view in fleet.resolved.nodes}
-    names = headings(fleet.manifests.fleet.standard.port_tables)
+    names = table_headings(fleet.manifests.fleet.standard)
     doc: dict[str, Any] = {}
     if whole_fleet:
         doc["fleet"] = [_row(r, names) for r in fleet_rows(r for n in rows.values() for r in n)]
@@ -62,8 +65,8 @@ def _row(row: PortRow | FleetRow, names: tuple[str, ...]) -> dict[str, Any]:
 
 @click.command("ports")
 @click.argument("nodes", nargs=-1, metavar="[NODE]...", shell_complete=complete_nodes)
-@click.option("--next", "next_class", type=click.Choice(NEXT_CLASSES),
-              help="print the next free port of this class across the fleet, and nothing else")
+@click.option("--next", "next_class", metavar="CLASS",
+              help="print the next free port of this class (one with a range) across the fleet, and nothing else")
 @pass_ctx
 def command(c: Ctx, nodes: tuple[str, ...], next_class: str | None) -> None:
     """Print the port ledger (fleet, then each node) in the standard's tables; conflicts are located problems."""
@@ -71,6 +74,7 @@ def command(c: Ctx, nodes: tuple[str, ...], next_class: str | None) -> None:
     m = fleet.manifests
     as_json = c.format == "json"
     if next_class is not None:
+        _known_class(m.fleet.standard, next_class)
         port = next_free(m, next_class)
         if port is None:
             raise NodegenError(f"no free {next_class} port left in its range")
@@ -80,6 +84,14 @@ def command(c: Ctx, nodes: tuple[str, ...], next_class: str | None) -> None:
     else:
         click.echo(_ledger(fleet, fleet.select(nodes, False, default_all=True), not nodes), nl=False)
     _fail_on(c, fleet.errors, reported=as_json and next_class is None)
+
+
+def _known_class(std: Standard, name: str) -> None:
+    classes = ranged_classes(std)
+    if name not in classes:
+        close = difflib.get_close_matches(name, classes, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UsageError(f"--next {name!r}: not a class with a port range ({', '.join(classes)}){hint}")
 
 
 def _fail_on(c: Ctx, errors: list[Problem], *, reported: bool) -> None:

@@ -7,18 +7,20 @@ across services or nodes live in `validate`; templates never see these, only `re
 from __future__ import annotations
 
 import os
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 # No third-party pydantic plugins run inside nodegen: looking for them scans the entry points of every
 # installed distribution when the first model is built (pydantic's documented switch; a value the
 # user set is kept).
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}(ms|s|m|h)$", description="e.g. 30s, 2m")]
 Port = Annotated[int, Field(description="TCP port 1-65535 (range checked by the port-class rule)")]
-ServiceClass = Literal["core", "mvp", "utility", "multimodal", "dagi"]
+# A name of the fleet's vocabulary (a service class, node role, uptime, port range or table): it reaches labels,
+# PromQL matchers and regexes, Markdown and shell, so it has no syntax of any of them.
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9/_-]{0,31}$", description="lowercase name, e.g. mvp, 24/7")]
 Protocol = Literal["http", "http+ws", "tcp"]
 Tier = Literal["frontend", "backend", "data", "infra", "monitoring", "gateway"]
 Visibility = Literal["public", "fleet", "none"]
@@ -50,15 +52,60 @@ class RateLimit(Strict):
 _HEADING = r"^[^\x00-\x1f\x7f|`<>\u0085\u2028\u2029]{1,80}$"  # one Markdown heading line, no table or HTML syntax
 
 
-class PortTables(Strict):
-    """Headings of the standard's port tables, in the generated docs and `nodegen ports`."""
+Heading = Annotated[str, Field(pattern=_HEADING, description="one Markdown heading line")]
+# The standard's port tables in its order, then everything else (`other` always closes the list).
+DEFAULT_TABLES: dict[str, str] = {
+    "core": "Core Infrastructure",
+    "dagi": "DAGI Stack (Production)",
+    "mvp": "Phase 1-3 MVP Services",
+    "multimodal": "Multimodal Services (НОДА2 initially)",
+    "other": "Other Services",
+}
+OTHER_TABLE = "other"
 
-    core: str = Field("Core Infrastructure", pattern=_HEADING, description="the core services' table")
-    dagi: str = Field("DAGI Stack (Production)", pattern=_HEADING, description="the dagi class and stack")
-    mvp: str = Field("Phase 1-3 MVP Services", pattern=_HEADING, description="the mvp class")
-    multimodal: str = Field("Multimodal Services (НОДА2 initially)", pattern=_HEADING,
-                            description="the multimodal class")
-    other: str = Field("Other Services", pattern=_HEADING, description="every other service")
+
+class ServiceClass(Strict):
+    """A service class of the fleet's standard: where its ports lie, who reaches its routes, its port table."""
+
+    range: Name | None = Field(
+        None, description="the standard.port_classes range its ports lie in; none: infrastructure, on the "
+        "well-known standard.core_ports (and no LOG_LEVEL variable)",
+    )
+    visibility: Literal["public", "fleet"] = Field(
+        "fleet", description="who reaches its services' routes unless a service or node says otherwise",
+    )
+    table: Name | None = Field(
+        None, description="the standard.port_tables table its services are listed in; none: the table named "
+        "by the service's stack, else by its phase, else other",
+    )
+
+
+class Role(Strict):
+    """A node role of the fleet's standard: what running a node in that role changes."""
+
+    dev: bool = Field(
+        False, description="a workbench: the dev override is rendered and deployed, services log at DEBUG, "
+        "routes default to fleet-only, critical alerts notify instead of paging",
+    )
+
+
+class Uptime(Strict):
+    """An uptime of the fleet's standard: whether a node with it is expected to be up."""
+
+    on_demand: bool = Field(
+        False, description="switched on when needed: gaps are expected, its alerts are info and never page",
+    )
+
+
+DEFAULT_CLASSES: dict[str, dict[str, str]] = {
+    "core": {"table": "core"},
+    "mvp": {"range": "mvp", "visibility": "public"},
+    "utility": {"range": "utility"},
+    "multimodal": {"range": "utility", "table": "multimodal"},
+    "dagi": {"range": "dagi", "table": "dagi"},
+}
+DEFAULT_ROLES: dict[str, dict[str, bool]] = {"production": {}, "dev": {"dev": True}, "federation": {}}
+DEFAULT_UPTIMES: dict[str, dict[str, bool]] = {"24/7": {}, "on-demand": {"on_demand": True}}
 
 
 class AlertThresholds(Strict):
@@ -95,8 +142,7 @@ class BackupPolicy(Strict):
     )
 
 
-PortClassName = Literal["mvp", "utility", "dagi"]
-_DEFAULT_RANGES: dict[PortClassName, str] = {"mvp": "7000-7999", "utility": "8000-8999", "dagi": "9000-9999"}
+_DEFAULT_RANGES: dict[str, str] = {"mvp": "7000-7999", "utility": "8000-8999", "dagi": "9000-9999"}
 RotationKey = Literal["max_size", "max_file"]
 _DEFAULT_ROTATION: dict[RotationKey, str] = {"max_size": "10m", "max_file": "3"}
 
@@ -104,9 +150,21 @@ _DEFAULT_ROTATION: dict[RotationKey, str] = {"max_size": "10m", "max_file": "3"}
 class Standard(Strict):
     """Parameters of the infrastructure standard shared by every node."""
 
-    port_classes: dict[PortClassName, str] = Field(
+    port_classes: dict[Name, str] = Field(
         default_factory=lambda: dict(_DEFAULT_RANGES),
-        description="port range per service class, LOW-HIGH",
+        description="named port ranges LOW-HIGH; a class's `range` names one",
+    )
+    classes: dict[Name, ServiceClass] = Field(
+        default_factory=lambda: {k: ServiceClass(**v) for k, v in DEFAULT_CLASSES.items()},  # type: ignore[arg-type]
+        description="the service classes a catalog service's `class` names (default: the standard's five)",
+    )
+    roles: dict[Name, Role] = Field(
+        default_factory=lambda: {k: Role(**v) for k, v in DEFAULT_ROLES.items()},
+        description="the roles a node's `role` names (default: production, dev, federation)",
+    )
+    uptimes: dict[Name, Uptime] = Field(
+        default_factory=lambda: {k: Uptime(**v) for k, v in DEFAULT_UPTIMES.items()},
+        description="the uptimes a node's `uptime` names (default: 24/7, on-demand)",
     )
     core_ports: list[Port] = Field(
         default_factory=lambda: [80, 443, 3000, 4222, 5432, 6379, 8222, 9090],
@@ -120,14 +178,19 @@ class Standard(Strict):
         description="json-file log driver rotation on every service",
     )
     backup: BackupPolicy = Field(default_factory=BackupPolicy)
-    limits: dict[ServiceClass, Limits] = Field(
+    limits: dict[Name, Limits] = Field(
         default_factory=lambda: {k: Limits(**v) for k, v in DEFAULT_LIMITS.items()},  # type: ignore[arg-type]
         description="container resource limits per service class",
     )
-    port_tables: PortTables = Field(default_factory=PortTables)
+    port_tables: dict[Name, Heading] = Field(
+        default_factory=lambda: dict(DEFAULT_TABLES),
+        description="the port tables of the docs and `nodegen ports`, in order: key -> heading; a table `other` "
+        "(heading Other Services unless given) closes the list and takes every service no other table does",
+    )
     node_root: str = Field(
-        "/opt/microdao-daarion", pattern=r"^/[A-Za-z0-9._/-]{0,200}$",
-        description="where a node's files live on the host (scheduled jobs use absolute paths)",
+        "/opt/nodegen", pattern=r"^/[A-Za-z0-9._/-]{0,200}$",
+        description="where a node's files live on the host (scheduled jobs use absolute paths); "
+        "default /opt/<project>",
     )
 
 
@@ -252,7 +315,7 @@ class Service(Strict):
     description: str = Field("", description="one line for docs and .env.example")
     title: str | None = Field(None, description="name in the standard's port tables and the docs (default: the key)")
     note: str | None = Field(None, description="Note column of the standard's port tables (default: the description)")
-    class_: ServiceClass = Field(alias="class", description="port class: core, mvp, utility, multimodal, dagi")
+    class_: Name = Field(alias="class", description="service class, one of standard.classes")
     stack: str | None = Field(None, description="stack the service belongs to (DAGI services in 8000s)")
     tier: Tier = "backend"
     phase: str | None = Field(None, description="com.<project>.phase label; defaults to the class")
@@ -350,6 +413,17 @@ class TargetVersions(Strict):
 class Fleet(Strict):
     """nodes/fleet.yaml: what every node shares."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _node_root_of_the_project(cls, data: Any) -> Any:
+        """standard.node_root defaults to /opt/<project>: no fleet's files land in another's folder."""
+        if not isinstance(data, dict) or not isinstance(data.get("project"), str):
+            return data
+        std = data.get("standard", {})
+        if not isinstance(std, dict) or "node_root" in std:
+            return data
+        return {**data, "standard": {**std, "node_root": f"/opt/{data['project']}"}}
+
     project: str = Field(description="lowercase project name; prefixes containers and labels")
     domain: str
     standard: Standard = Field(default_factory=Standard)
@@ -386,8 +460,8 @@ class Node(Strict):
 
     node: str = Field(description="node id; also the manifest's file name")
     name: str = Field(description="display name, e.g. НОДА1")
-    role: Literal["production", "dev", "federation"]
-    uptime: Literal["24/7", "on-demand"]
+    role: Name = Field(description="one of the fleet's standard.roles")
+    uptime: Name = Field(description="one of the fleet's standard.uptimes")
     domain: str
     address: str = Field(description="private address for node-to-node traffic")
     services: list[str | dict[str, ServiceOverride]]

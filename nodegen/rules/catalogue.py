@@ -6,6 +6,7 @@ RULES: dict[str, str] = {
     "file": "a manifest exists, is a regular file inside the workspace and is small enough to read",
     "yaml": "a manifest is valid UTF-8 YAML 1.2 with unique keys, no custom tags and bounded size",
     "schema": "keys and value types match the manifest format (unknown keys get a did-you-mean hint)",
+    "vocabulary": "a service's class and a node's role and uptime are names the fleet's standard declares",
     "port-class": "a port lies in its service class's range; well-known core ports belong to core services",
     "port-conflict": "no two services of a node share a port; a port belongs to one catalog service",
     "name-format": "names are lowercase ASCII and derived names (containers, volumes, labels) do not collide",

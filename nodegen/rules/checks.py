@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from nodegen.load.manifests import Manifests
-from nodegen.load.model import EnvVar, Service, Standard, Use
+from nodegen.load.model import OTHER_TABLE, EnvVar, Service, Standard, Use
 from nodegen.load.yamlio import Document, Loc
 from nodegen.problems import Problem
 from nodegen.rules.ports import check_port_conflicts
 from nodegen.standard import (
     ABS_PATH,
     ALERTMANAGER_RECEIVER_ENV,
-    CLASS_RANGE,
     CONTROL,
     ENV_NAME,
     GATEWAY_STATUS_PORT,
@@ -34,6 +33,7 @@ from nodegen.standard import (
     TELEGRAM_TOKEN_ENV,
     WEBHOOK_NAME,
     WEBHOOK_URL,
+    class_of,
     ip_network_of,
     is_ip,
     is_ipv4,
@@ -99,30 +99,72 @@ def check_port_classes(m: Manifests) -> Iterator[Problem]:
             ranges[cls] = parsed
     core = set(std.core_ports)
     for name, svc in m.fleet.services.items():
+        if svc.class_ not in std.classes:  # the vocabulary rule says so; its ports have no class to lie in
+            continue
         for loc, port in service_ports(svc):
-            yield from _port_class_problem(fd, name, svc, loc, port, ranges, core)
+            yield from _port_class_problem(fd, name, svc, loc, port, ranges, core, class_of(std, svc.class_).range)
 
 
 def _port_class_problem(
-    fd: Document, name: str, svc: Service, loc: Loc, port: int, ranges: dict[str, tuple[int, int]], core: set[int]
+    fd: Document, name: str, svc: Service, loc: Loc, port: int, ranges: dict[str, tuple[int, int]], core: set[int],
+    cls: str | None,
 ) -> Iterator[Problem]:
     where = _svc(name, *loc)
     if not 1 <= port <= 65535:
         yield fd.problem(where, "port-class", f"{name}: port {port} is not in 1-65535")
         return
-    if svc.class_ == "core":
+    if cls is None:  # infrastructure: the well-known ports
         if port not in core:
             yield fd.problem(where, "port-class",
-                             f"{name}: core service port {port} is not a well-known core port "
+                             f"{name}: {svc.class_} service port {port} is not a well-known core port "
                              f"({', '.join(map(str, sorted(core)))})")
         return
     if port in core:
         yield fd.problem(where, "port-class", f"{name}: port {port} is reserved for core infrastructure")
         return
-    cls = CLASS_RANGE[svc.class_]
     if cls in ranges and not ranges[cls][0] <= port <= ranges[cls][1]:
         low, high = ranges[cls]
         yield fd.problem(where, "port-class", f"{name}: port {port} is outside the {svc.class_} range {low}-{high}")
+
+
+# --- vocabulary --------------------------------------------------------------------------------------
+
+def _not_in(what: str, word: str, where: str, names: Iterable[str]) -> str:
+    listed = list(names)
+    hint = _did_you_mean(word, listed)
+    starting = [n for n in listed if n.startswith(word)]
+    if not hint and len(starting) == 1:  # prod -> production
+        hint = f"; did you mean {starting[0]!r}?"
+    return f"{what} {word!r} is not in {where} ({', '.join(listed) or 'empty'}){hint}"
+
+
+def check_vocabulary(m: Manifests) -> Iterator[Problem]:
+    """Classes, roles and uptimes are names the fleet's standard declares, and its references resolve."""
+    fd, std = m.fleet_doc, m.fleet.standard
+    for cls, spec in std.classes.items():
+        if ("standard", "classes", cls) not in fd.keys:  # the standard's own classes: the defaults fit together
+            continue
+        if spec.range is not None and spec.range not in std.port_classes:
+            yield fd.problem(("standard", "classes", cls, "range"), "vocabulary",
+                             _not_in(f"class {cls}: range", spec.range, "standard.port_classes", std.port_classes))
+        if spec.table is not None and spec.table not in std.port_tables and spec.table != OTHER_TABLE:
+            yield fd.problem(("standard", "classes", cls, "table"), "vocabulary",
+                             _not_in(f"class {cls}: table", spec.table, "standard.port_tables", std.port_tables))
+    for cls in std.limits:
+        if cls not in std.classes and ("standard", "limits", cls) in fd.keys:  # the defaults cover every class
+            yield fd.problem(("standard", "limits", cls), "vocabulary",
+                             _not_in("limits of class", cls, "standard.classes", std.classes), key=True)
+    for name, svc in m.fleet.services.items():
+        if svc.class_ not in std.classes:
+            yield fd.problem(_svc(name, "class"), "vocabulary",
+                             _not_in(f"{name}: class", svc.class_, "standard.classes", std.classes))
+    for node_id, node in sorted(m.nodes.items()):
+        doc = m.node_docs[node_id]
+        if node.role not in std.roles:
+            yield doc.problem(("role",), "vocabulary", _not_in("role", node.role, "standard.roles", std.roles))
+        if node.uptime not in std.uptimes:
+            yield doc.problem(("uptime",), "vocabulary",
+                              _not_in("uptime", node.uptime, "standard.uptimes", std.uptimes))
 
 
 # --- health / metrics --------------------------------------------------------------------------
@@ -743,6 +785,7 @@ def check_cluster(m: Manifests) -> Iterator[Problem]:
 
 CHECKS: tuple[Rule, ...] = (
     check_names,
+    check_vocabulary,
     check_port_classes,
     check_port_conflicts,
     check_endpoints,

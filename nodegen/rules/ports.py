@@ -15,10 +15,9 @@ from nodegen.load.manifests import Manifests
 from nodegen.load.model import Service, ServiceOverride
 from nodegen.load.yamlio import Document, Loc
 from nodegen.problems import Problem
-from nodegen.standard import CLASS_RANGE, is_ip, parse_bind, parse_range, publish_of, service_ports
+from nodegen.standard import class_of, is_ip, parse_bind, parse_range, publish_of, service_ports
 from nodegen.topology import Topology, node_service_entries, topology
 
-NEXT_CLASSES = ("mvp", "utility", "multimodal", "dagi")
 RULE = "port-conflict"
 
 
@@ -107,7 +106,7 @@ def catalog_conflicts(m: Manifests) -> Iterator[Problem]:
 def _next_free_hint(m: Manifests, svc: Service, known: dict[str, int | None]) -> str:
     """'; the next free mvp port is 7007' for a service whose port clashes (empty for core services);
     known remembers each class's answer, so a fleet with many clashes stays linear."""
-    if svc.class_ not in CLASS_RANGE:
+    if class_of(m.fleet.standard, svc.class_).range is None:
         return ""
     klass = svc.class_
     if klass not in known:
@@ -138,8 +137,8 @@ def taken_ports(m: Manifests) -> set[int]:
 
 def next_free(m: Manifests, klass: str) -> int | None:
     """The first free port after the highest one of the class, within the class's range (wrapping to its start)."""
-    ranges = {str(k): v for k, v in m.fleet.standard.port_classes.items()}
-    rng = parse_range(ranges.get(CLASS_RANGE[klass], ""))
+    std = m.fleet.standard
+    rng = parse_range(std.port_classes.get(class_of(std, klass).range or "", ""))
     if rng is None:
         return None
     low, high = rng

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nodegen.load.model import Standard
 from nodegen.standard import ALERTMANAGER, ALERTMANAGER_RECEIVER_ENV, TELEGRAM_TOKEN_ENV, webhook_token_env
+from nodegen.targets.alerts import uptime_matchers
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView
 
@@ -38,8 +40,6 @@ PAGE = Receiver("page", ALERTMANAGER_RECEIVER_ENV[0], "critical alerts of always
 NOTIFY = Receiver("notify", ALERTMANAGER_RECEIVER_ENV[1], "warnings, and anything not routed elsewhere")
 RECEIVERS = (PAGE, NOTIFY)
 TELEGRAM_TOKEN_FILE = f"{SECRETS_DIR}/{TELEGRAM_TOKEN_ENV.lower()}"
-# Roles whose critical alerts never page: a dev node is somebody's workbench.
-QUIET_ROLES = ("dev",)
 
 
 @dataclass(frozen=True)
@@ -60,4 +60,15 @@ def render(view: NodeView) -> dict[str, str]:
     webhooks = tuple(Webhook(name, url) for name, url in view.alert_webhooks)
     return {PATH: template("alertmanager.yml.j2", v=view, page=PAGE, notify=NOTIFY, receivers=RECEIVERS,
                            telegram_chat_id=view.telegram_chat_id, telegram_token_file=TELEGRAM_TOKEN_FILE,
-                           webhooks=webhooks, quiet_roles=QUIET_ROLES)}
+                           webhooks=webhooks, quiet_roles=quiet_roles(view.standard),
+                           always_on=_always_on(view.standard))}
+
+
+def quiet_roles(std: Standard) -> tuple[str, ...]:
+    """Roles whose critical alerts never page: a dev node is somebody's workbench."""
+    return tuple(sorted(name for name, role in std.roles.items() if role.dev))
+
+
+def _always_on(std: Standard) -> str | None:
+    matchers = uptime_matchers(std)
+    return matchers[0] if matchers else None

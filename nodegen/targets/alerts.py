@@ -1,7 +1,8 @@
 """Prometheus rules (infra/prometheus/alerts.yml): recording rules and the alerts worth being woken for.
 
-Severity: `critical` pages, `warning` notifies, `info` is only shown. Targets of on-demand nodes
-(label uptime="on-demand") get every alert as `info`: a node that is off by design never pages.
+Severity: `critical` pages, `warning` notifies, `info` is only shown. Targets of on-demand nodes (an uptime
+of standard.uptimes with on_demand, e.g. uptime="on-demand") get every alert as `info`: a node that is off by
+design never pages.
 Every alert links its runbook (targets/runbooks.py renders docs/runbooks/<alert>.md beside it).
 """
 
@@ -10,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nodegen.load.model import AlertThresholds
+from nodegen.load.model import AlertThresholds, Standard
+from nodegen.standard import on_demand_uptimes
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView
 
 PATH = "infra/prometheus/alerts.yml"
-ON_DEMAND = "on-demand"
 WINDOW = "5m"
 # Labels an aggregated series keeps: the target's identity as Prometheus scrapes it.
 BY = "job, instance, node, role, service, tier, uptime"
@@ -260,14 +261,32 @@ def _variant(view: NodeView, spec: Spec, uptime: str, severity: str) -> Rule:
                 runbook_url(view, spec.alert))
 
 
+def uptime_matchers(std: Standard) -> tuple[str, str] | None:
+    """(always-on, on-demand) label matchers on `uptime`, or None when the fleet has no on-demand uptime."""
+    names = on_demand_uptimes(std)
+    if not names:
+        return None
+    if len(names) == 1:
+        return f'uptime!="{names[0]}"', f'uptime="{names[0]}"'
+    return f'uptime!~"{"|".join(names)}"', f'uptime=~"{"|".join(names)}"'
+
+
+def _labelled(std: Standard) -> str | None:
+    matchers = uptime_matchers(std)
+    return matchers[1] if matchers else None
+
+
 def split_by_uptime(view: NodeView, spec: Spec) -> tuple[Rule, ...]:
     """The paging variant for always-on targets and an `info` one for on-demand targets."""
-    if view.uptime == ON_DEMAND:
+    if view.on_demand:
         # Prometheus itself runs on an on-demand node: nothing it sees may page.
         return (_variant(view, spec, "", "info"),)
+    matchers = uptime_matchers(view.standard)
+    if matchers is None:
+        return (_variant(view, spec, "", spec.severity),)
     return (
-        _variant(view, spec, f'uptime!="{ON_DEMAND}"', spec.severity),
-        _variant(view, spec, f'uptime="{ON_DEMAND}"', "info"),
+        _variant(view, spec, matchers[0], spec.severity),
+        _variant(view, spec, matchers[1], "info"),
     )
 
 
@@ -275,7 +294,7 @@ def backup_missing(view: NodeView) -> tuple[Rule, ...]:
     """No backup metric at all from a node with a database: the script never ran, or its file is gone."""
     out = []
     for node, uptime in database_nodes(view):
-        severity = "info" if ON_DEMAND in (uptime, view.uptime) else "warning"
+        severity = "info" if view.on_demand or uptime in on_demand_uptimes(view.standard) else "warning"
         out.append(Rule(
             "BackupMetricMissing", f'absent({BACKUP_METRIC}{{node="{node}"}})', "1h", severity,
             f"{node}: no backup metric",
@@ -332,4 +351,5 @@ def single_quoted(text: str) -> str:
 def render(view: NodeView) -> dict[str, str]:
     if not view.runs_prometheus:
         return {}
-    return {PATH: template("alerts.yml.j2", v=view, groups=groups(view), sq=single_quoted)}
+    return {PATH: template("alerts.yml.j2", v=view, groups=groups(view), sq=single_quoted,
+                           on_demand=_labelled(view.standard))}

@@ -14,6 +14,6 @@ def render(view: NodeView) -> dict[str, str]:
     https_port = "" if view.gateway.https_port == 443 else f":{view.gateway.https_port}"
     text = template(
         "INFRASTRUCTURE.md.j2", v=view, https_port=https_port,
-        ports=node_tables(node_rows(view), tables=view.standard.port_tables), diagram=node_diagram(view),
+        ports=node_tables(node_rows(view), view.standard), diagram=node_diagram(view),
     )
     return {PATH: text}

@@ -9,18 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from nodegen.load.model import PortTables
-from nodegen.standard import host_port
+from nodegen.load.model import Standard
+from nodegen.standard import host_port, table_headings, table_keys, table_of
 from nodegen.view.resolve import NodeView, Svc
 
-# The standard's four port tables, in its order and with its headings, then everything else.
-SECTIONS: tuple[tuple[str, str], ...] = (
-    ("core", "Core Infrastructure"),
-    ("dagi", "DAGI Stack (Production)"),
-    ("mvp", "Phase 1-3 MVP Services"),
-    ("multimodal", "Multimodal Services (НОДА2 initially)"),
-    ("other", "Other Services"),
-)
 PROTOCOLS = {"tcp": "TCP", "http": "HTTP", "http+ws": "HTTP + WS"}
 
 
@@ -28,7 +20,7 @@ PROTOCOLS = {"tcp": "TCP", "http": "HTTP", "http+ws": "HTTP + WS"}
 class PortRow:
     """One line of a port table: a service's port (or run of ports) on one node."""
 
-    section: int  # index into SECTIONS
+    section: int  # index into the fleet's tables (standard.table_keys)
     first: int  # lowest port, for ordering
     title: str
     ports: str  # 7001, 8890-8891, 80/443
@@ -53,17 +45,9 @@ class FleetRow:
     nodes: tuple[str, ...]
 
 
-def section_of(s: Svc) -> int:
-    """Which of the standard's tables a service belongs to."""
-    if s.klass in ("core", "multimodal"):
-        key = s.klass
-    elif "dagi" in (s.klass, s.stack, s.phase):
-        key = "dagi"
-    elif s.phase == "mvp":
-        key = "mvp"
-    else:
-        key = "other"
-    return [k for k, _ in SECTIONS].index(key)
+def section_of(std: Standard, s: Svc) -> int:
+    """Which of the fleet's port tables a service belongs to."""
+    return table_keys(std).index(table_of(std, s.klass, s.stack, s.phase))
 
 
 # --- rows -------------------------------------------------------------------------------------------
@@ -122,7 +106,7 @@ def node_rows(view: NodeView) -> list[PortRow]:
     """Every port of one node, one row per service (and per port that is not next to the main one)."""
     rows: list[PortRow] = []
     for s in view.services:
-        section = section_of(s)
+        section = section_of(view.standard, s)
         if s.gateway:
             gw = view.gateway
             rows.append(PortRow(section, gw.http_port, s.title, f"{gw.http_port}/{gw.https_port}", "HTTP/HTTPS",
@@ -160,37 +144,30 @@ def table(header: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def headings(tables: PortTables | None) -> tuple[str, ...]:
-    """The tables' headings in SECTIONS order: the fleet's `standard.port_tables`, else the standard's own."""
-    if tables is None:
-        return tuple(title for _, title in SECTIONS)
-    return tuple(str(getattr(tables, key)) for key, _ in SECTIONS)
-
-
 def _by_section(
-    rows: Iterable[PortRow | FleetRow], tables: PortTables | None
+    rows: Iterable[PortRow | FleetRow], std: Standard
 ) -> Iterator[tuple[str, list[PortRow | FleetRow]]]:
     listed = list(rows)
-    for index, title in enumerate(headings(tables)):
+    for index, title in enumerate(table_headings(std)):
         found = [r for r in listed if r.section == index]
         if found:
             yield title, found
 
 
-def fleet_tables(rows: Iterable[FleetRow], level: str = "###", tables: PortTables | None = None) -> str:
+def fleet_tables(rows: Iterable[FleetRow], std: Standard, level: str = "###") -> str:
     """The fleet's ports in the standard's tables, with the nodes that run each."""
     out: list[str] = []
-    for title, found in _by_section(rows, tables):
+    for title, found in _by_section(rows, std):
         body = [(r.title, r.ports, r.protocol, r.note, r.klass, ", ".join(r.nodes))
                 for r in found if isinstance(r, FleetRow)]
         out.append(f"{level} {title}\n\n" + table(("Service", "Port", "Protocol", "Note", "Class", "Nodes"), body))
     return "\n".join(out)
 
 
-def node_tables(rows: Iterable[PortRow], level: str = "###", tables: PortTables | None = None) -> str:
+def node_tables(rows: Iterable[PortRow], std: Standard, level: str = "###") -> str:
     """One node's ports in the standard's tables, with what the host publishes."""
     out: list[str] = []
-    for title, found in _by_section(rows, tables):
+    for title, found in _by_section(rows, std):
         body = [(r.title, r.ports, r.protocol, r.note, r.klass, r.host) for r in found if isinstance(r, PortRow)]
         out.append(f"{level} {title}\n\n" + table(("Service", "Port", "Protocol", "Note", "Class", "Host"), body))
     return "\n".join(out)

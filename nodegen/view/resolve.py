@@ -25,16 +25,18 @@ from nodegen.load.model import (
 from nodegen.standard import (
     ALERTMANAGER,
     SECRET_REF,
+    class_of,
     host_port,
     parse_bind,
     publish_of,
+    role_of,
     service_ports,
     short_name,
+    uptime_of,
     use_of,
 )
 from nodegen.topology import Edge, Topology, fleet_peers, node_service_entries, route_visibility, topology
 
-ROLE_LOG_LEVEL = {"dev": "DEBUG"}
 BUILT_USER = "10001:10001"  # services we build run as this uid:gid (their Dockerfiles create no user by name)
 
 
@@ -252,6 +254,8 @@ class NodeView:
     alert_webhooks: tuple[tuple[str, str], ...] = ()  # (name, url) of the generic webhook receivers
     fleet_network: str = "public"  # the fleet's node-to-node network: public | wireguard
     nginx_version: tuple[int, ...] = (1, 22)  # the nginx the gateway config is written for
+    dev: bool = False  # the node's role is a workbench (standard.roles: dev)
+    on_demand: bool = False  # the node's uptime is off by design (standard.uptimes: on_demand)
     dev_overrides: bool = False
     manifest: str = ""  # the node's own manifest, as problems name it
     backup_ship_to: tuple[str, str] | None = None  # (node id, private address) that receives this node's backups
@@ -361,7 +365,8 @@ def _resolve_node(b: _Build, node_id: str) -> NodeView:
         runs.setdefault(name, None)
     gateway_name = next((n for n in runs if n in m.fleet.services and m.fleet.services[n].gateway), "gateway")
     remotes = tuple(_remote(m, node_id, name, gateway_name) for name in sorted(node.uses))
-    log_level = ROLE_LOG_LEVEL.get(node.role, "INFO")
+    dev = role_of(m.fleet.standard, node.role).dev
+    log_level = "DEBUG" if dev else "INFO"
     services = _with_scrape_secrets(b, node_id, tuple(
         _service(b, node_id, name, m.fleet.services[name], runs[name], set(runs), remotes)
         for name in sorted(runs)
@@ -387,7 +392,9 @@ def _resolve_node(b: _Build, node_id: str) -> NodeView:
         metrics_allow=tuple(m.nodes[n].address for n in b.topo.scrapers if n != node_id),
         fleet_peers=fleet_peers(m),
         nginx_version=_nginx_version(m, gateway_name, runs.get(gateway_name)),
-        dev_overrides=node.role == "dev" if node.dev_overrides is None else node.dev_overrides,
+        dev=dev,
+        on_demand=uptime_of(m.fleet.standard, node.uptime).on_demand,
+        dev_overrides=dev if node.dev_overrides is None else node.dev_overrides,
         manifest=m.node_docs[node_id].path,
         backup_ship_to=_ship_to(m, node_id),
         backup_receives=_backup_senders(m, node_id),
@@ -545,7 +552,7 @@ def _service(
         route=svc.route,
         websocket=tuple(sorted(svc.websocket)),  # the output must not depend on manifest order
         depends=tuple(sorted(n for n in svc.needs if n in runs)),
-        env=_env(b, name, svc, override, runs, remotes, node.role),
+        env=_env(b, name, svc, override, runs, remotes, role_of(m.fleet.standard, node.role).dev),
         volume=f"{name}_data" if svc.data else None,
         data=svc.data,
         mounts=tuple(sorted(svc.mounts.items())),
@@ -565,7 +572,7 @@ def _service(
         cap_add=tuple(sorted(set(svc.hardening.cap_add))),
         read_only=svc.hardening.read_only,
         tmpfs=tuple(sorted(set(svc.hardening.tmpfs))),
-        limits=svc.limits or m.fleet.standard.limits.get(svc.class_) or Limits(**DEFAULT_LIMITS[svc.class_]),  # type: ignore[arg-type]
+        limits=_limits(m.fleet.standard, svc),
         networks=_networks(m, svc, runs),
         command_refs=tuple(secret_ref(c) for c in (override.command if override and override.command
                                                    else svc.command or ())),
@@ -623,9 +630,15 @@ def _health_test(svc: Service, gw: GatewaySettings) -> tuple[str, ...]:
     return ("CMD", "curl", "-fsS", "-o", "/dev/null", f"http://localhost:{port}{svc.health.path}")
 
 
+def _limits(std: Standard, svc: Service) -> Limits:
+    """The service's own limits, else its class's in the standard, else the standard's default for the class."""
+    default = DEFAULT_LIMITS.get(svc.class_)
+    return svc.limits or std.limits.get(svc.class_) or (Limits(**default) if default else Limits())  # type: ignore[arg-type]
+
+
 def _env(
     b: _Build, name: str, svc: Service, override: ServiceOverride | None, runs: set[str],
-    remotes: tuple[Remote, ...], role: str,
+    remotes: tuple[Remote, ...], dev: bool,
 ) -> tuple[Env, ...]:
     out: dict[str, Env] = {}
     for need in svc.needs:
@@ -641,8 +654,8 @@ def _env(
         out["PORT"] = Env("PORT", str(svc.port), False, "port the service listens on")
         if svc.metrics.port is not None and svc.metrics.port != svc.port:
             out["METRICS_PORT"] = Env("METRICS_PORT", str(svc.metrics.port), False, "port of its /metrics")
-    if svc.class_ != "core" and not svc.gateway:
-        default = ROLE_LOG_LEVEL.get(role, "INFO")
+    if class_of(b.m.fleet.standard, svc.class_).range is not None and not svc.gateway:  # not infrastructure
+        default = "DEBUG" if dev else "INFO"
         out["LOG_LEVEL"] = Env("LOG_LEVEL", None, False, "log level: DEBUG only in dev", default)
     if override is None:  # the catalog's own variables are the same on every node: built once
         out.update(b.env_of(name, svc))

@@ -9,7 +9,7 @@ usage() {
 Usage: scripts/switch-over.sh --old-project NAME [--database-from NAME] [--yes] [-- DEPLOY-OPTION...]
 
 Replaces the Compose project NAME that runs on WATCH (watch) today (for a compose file in
-/opt/microdao-daarion without a `name:`, the project is the folder's name: microdao-daarion) with
+/opt/mon without a `name:`, the project is the folder's name: mon) with
 the generated stack, keeping its data:
 
   1. check     docker compose config -q; every volume adopt_volumes names exists; every container
