@@ -47,10 +47,10 @@ def test_the_daarion_preset_is_the_shipped_manifest_itself() -> None:
 
 def test_a_built_package_carries_the_shipped_manifest_as_the_daarion_preset(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
-    for rel in ("pyproject.toml", "README.md", "nodes/fleet.yaml"):
+    for rel in ("pyproject.toml", "README.md", "build_templates.py", "nodes/fleet.yaml"):
         (tree / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / rel, tree / rel)
-    ignore = shutil.ignore_patterns("__pycache__")
+    ignore = shutil.ignore_patterns("__pycache__", "__jinjacache__")
     for rel in ("nodegen", "templates"):
         shutil.copytree(ROOT / rel, tree / rel, symlinks=True, ignore=ignore)
     lib = tmp_path / "lib"
