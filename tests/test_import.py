@@ -475,8 +475,8 @@ def test_a_file_that_is_no_compose_file_is_a_located_problem(tmp_path: Path) -> 
 
 def test_the_switch_over_script_adopts_the_old_stack_without_renaming_its_database(fixed: Path,
                                                                                     tmp_path: Path) -> None:
-    """scripts/switch-over.sh of the imported node, under the stub docker of tests/test_scripts.py."""
-    from tests.test_scripts import STUB_CURL, STUB_DOCKER, STUB_RSYNC, Node, deployable
+    """scripts/switch-over.sh of the imported node, under the stub docker of tests/targets/test_scripts.py."""
+    from tests.targets.test_scripts import STUB_CURL, STUB_DOCKER, STUB_RSYNC, Node, deployable
 
     rendered_services(fixed)
     stubs = tmp_path / "stubs"

@@ -13,7 +13,7 @@ import pytest
 from nodegen import __version__
 from nodegen.commands import COMMANDS
 from tests.conftest import ROOT, invoke
-from tests.test_rules import FLEET, NODE, sub, write_workspace
+from tests.rules.test_checks import FLEET, NODE, sub, write_workspace
 
 PORT_9555 = "nodes/fleet.yaml:20:11: error[port-class] api: port 9555 is outside the mvp range 7000-7999"
 

@@ -1,0 +1,1 @@
+"""Tests of nodegen/commands/: each subcommand's exit codes and exact output."""

@@ -1,0 +1,1 @@
+"""Tests of nodegen/rules/: every rule with exact located lines, the port ledger."""

@@ -1,0 +1,1 @@
+"""Tests of nodegen/targets/: each output target, its files and the real tools' verdicts."""
