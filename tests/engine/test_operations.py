@@ -13,7 +13,6 @@ import json
 import shutil
 import ssl
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 
 from nodegen.targets.scripts import CERTBOT_IMAGE
-from tests.conftest import ROOT
+from tests.conftest import ROOT, invoke
 from tests.engine import images
 from tests.engine.conftest import populate_builds, view
 from tests.engine.daemon import Engine
@@ -58,9 +57,8 @@ def changed_render(tmp: Path) -> Path:
     services = node.read_text(encoding="utf-8")
     assert "services:\n" in services
     node.write_text(services.replace("services:\n", f"services:\n  - {NEW_SERVICE}\n", 1), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "nodegen", "-C", str(workspace), "render", NAME],
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr
+    result = invoke("-C", str(workspace), "render", NAME)
+    assert result.code == 0, result.stderr
     return workspace / "output" / NAME
 
 
