@@ -37,6 +37,16 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class Grant:
+    """Who may read one secret file in a task: Swarm mounts secrets owned by root, mode 0444, by default."""
+
+    secret: Secret
+    uid: str | None  # None: root
+    gid: str | None
+    mode: str
+
+
+@dataclass(frozen=True)
 class Task:
     """One node's service as a Swarm service."""
 
@@ -46,7 +56,7 @@ class Task:
     image: str
     network: str
     environment: tuple[tuple[str, str], ...]  # name -> rendered YAML value
-    secrets: tuple[Secret, ...]
+    secrets: tuple[Grant, ...]
     configs: tuple[Config, ...]
     volume: str | None  # stack volume key
     ports: tuple[int, ...]  # published in host mode (the gateway's)
@@ -131,6 +141,18 @@ def _tls_secrets(view: NodeView) -> tuple[Secret, ...]:
     )
 
 
+def _grants(view: NodeView, s: Svc) -> tuple[Grant, ...]:
+    """The service's user alone reads its secrets when the manifest or the build names that user. An image
+    that picks its own user (Prometheus runs as nobody, nginx workers read the htpasswd file) gets Swarm's
+    default 0444, as it could not read a root-only file. The TLS key is read by nginx's master, as root."""
+    uid, _, gid = (s.user or "").partition(":")
+    grants = [Grant(_secret(view, e), uid or None, (gid or uid) or None, "0400" if uid else "0444")
+              for e in s.env if e.secret]
+    if s.gateway:
+        grants += [Grant(x, None, None, "0400") for x in _tls_secrets(view)]
+    return tuple(grants)
+
+
 def _environment(s: Svc) -> Iterator[tuple[str, str]]:
     for e in s.environment:
         if e.secret:
@@ -149,9 +171,6 @@ def _unpublished(view: NodeView, s: Svc) -> tuple[str, ...]:
 
 
 def _task(view: NodeView, s: Svc, files: Files) -> Task:
-    secrets = tuple(_secret(view, e) for e in s.env if e.secret)
-    if s.gateway:
-        secrets += _tls_secrets(view)
     return Task(
         key=f"{view.id}-{s.name}",
         node=view.id,
@@ -159,7 +178,7 @@ def _task(view: NodeView, s: Svc, files: Files) -> Task:
         image=s.cluster.image or s.image or "",
         network=f"{view.id}_net",
         environment=tuple(_environment(s)),
-        secrets=secrets,
+        secrets=_grants(view, s),
         configs=_configs(view, s, files),
         volume=f"{view.id}-{s.volume}" if s.volume else None,
         ports=(view.gateway.http_port, view.gateway.https_port) if s.gateway else (),
@@ -172,7 +191,7 @@ def _task(view: NodeView, s: Svc, files: Files) -> Task:
 def stack(fleet: FleetView, node_files: Mapping[str, Files]) -> Stack:
     tasks = tuple(_task(v, s, node_files[v.id]) for v in fleet.nodes for s in v.services)
     configs = {c.key: c for t in tasks for c in t.configs}
-    secrets = {x.key: x for t in tasks for x in t.secrets}
+    secrets = {g.secret.key: g.secret for t in tasks for g in t.secrets}
     return Stack(
         fleet=fleet,
         tasks=tasks,
