@@ -34,6 +34,7 @@ class Secret:
     key: str
     name: str
     target: str
+    origin: str  # how the operator creates it
 
 
 @dataclass(frozen=True)
@@ -130,13 +131,16 @@ def secret_file_var(name: str) -> str:
 
 def _secret(view: NodeView, e: Env) -> Secret:
     key = f"{view.id}_{e.secret_name}"
-    return Secret(key, f"{view.project}_{key}", e.secret_name)
+    name = f"{view.project}_{key}"
+    origin = f'{e.name} of {view.id}\'s .env: printf %s "${e.name}" | docker secret create {name} -'
+    return Secret(key, name, e.secret_name, origin)
 
 
 def _tls_secrets(view: NodeView) -> tuple[Secret, ...]:
     gw = view.gateway
     return tuple(
-        Secret(f"{view.id}_tls_{kind}", f"{view.project}_{view.id}_tls_{kind}", path)
+        Secret(f"{view.id}_tls_{kind}", f"{view.project}_{view.id}_tls_{kind}", path,
+               f"{view.id}'s file for {path}: docker secret create {view.project}_{view.id}_tls_{kind} FILE")
         for kind, path in (("fullchain", gw.certificate), ("privkey", gw.certificate_key))
     )
 
