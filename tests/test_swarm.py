@@ -94,6 +94,7 @@ def test_every_service_is_placed_health_gated_and_rolls_back(name: str) -> None:
         # counts the task healthy once it runs, and Prometheus' up is the check.
         expected = "NONE" if key.split("-", 1)[1] in _probeless() else "CMD"
         assert svc["healthcheck"]["test"][0] == expected, key
+        assert deploy["endpoint_mode"] == "dnsrr", key  # names resolve to the tasks, as under Compose
         assert deploy["update_config"]["failure_action"] == "rollback", key
         assert deploy["rollback_config"]["failure_action"] == "pause", key
         assert {"limits", "reservations"} <= set(deploy["resources"]), key
