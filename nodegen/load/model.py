@@ -303,8 +303,8 @@ class Cluster(Strict):
     max_replicas: int | None = Field(
         None, ge=2, le=100, description="scalable: Kubernetes autoscales from replicas up to this many on CPU",
     )
-    cpus: CPUS = Field("1.0", description="CPU limit")
-    memory: MEMORY = Field("512M", description="memory limit")
+    cpus: CPUS | None = Field(None, description="CPU limit; the Compose `limits.cpus` when unset")
+    memory: MEMORY | None = Field(None, description="memory limit; the Compose `limits.memory` when unset")
     reserve_cpus: CPUS = Field("0.1", description="CPU reserved on the node for placement")
     reserve_memory: MEMORY = Field("64M", description="memory reserved on the node for placement")
 

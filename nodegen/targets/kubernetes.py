@@ -13,7 +13,6 @@ from nodegen.view.resolve import FleetView, NodeView, Svc
 
 NAME = "kubernetes"
 GATEWAY_CLASS = "nginx"  # NGINX Gateway Fabric: its RateLimitPolicy carries the standard's rate limit
-BUILT_UID = 10001  # the unprivileged user our images run as (docs/scale.md)
 WS_TIMEOUT = "3600s"  # as the Compose gateway's proxy_read_timeout on websocket locations
 Obj = dict[str, Any]
 
@@ -71,11 +70,25 @@ def _secrets(s: Svc) -> list[str]:
 
 
 def _hardening(s: Svc) -> Obj:
-    """Least privilege; images we build also run as an unprivileged user on a read-only root."""
-    if s.build is None:  # third-party images start as root and drop privileges themselves
-        return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["NET_RAW"]}}
-    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True, "runAsUser": BUILT_UID, "runAsGroup": BUILT_UID}
+    """The Compose hardening, from the same service: every capability dropped but those the manifest keeps,
+    its user, and a read-only root (secrets are files here, so no service needs a writable one for them)."""
+    caps: Obj = {"drop": ["ALL"]}
+    if s.cap_add:
+        caps["add"] = list(s.cap_add)
+    ctx: Obj = {"allowPrivilegeEscalation": False, "capabilities": caps}
+    if s.read_only:
+        ctx["readOnlyRootFilesystem"] = True
+    if s.user:
+        uid, _, gid = s.user.partition(":")
+        if uid != "0":
+            ctx["runAsNonRoot"] = True
+        ctx.update(runAsUser=int(uid), runAsGroup=int(gid or uid))
+    return ctx
+
+
+def _tmpfs(s: Svc) -> list[tuple[str, str]]:
+    """(volume name, path) of each writable in-memory path (Compose's tmpfs)."""
+    return [(f"tmpfs-{i}", path) for i, path in enumerate(s.tmpfs)]
 
 
 def _mounted_files(s: Svc, files: Files) -> list[tuple[str, str, str]]:
@@ -106,7 +119,8 @@ def _container(view: NodeView, s: Svc, files: Files, config: Obj | None) -> Obj:
         "readinessProbe": _probe(view, s),
         "livenessProbe": {**_probe(view, s), "initialDelaySeconds": _start(view)},
         "resources": {
-            "limits": {"cpu": s.cluster.cpus, "memory": s.cluster.memory + "i"},
+            # No per-container process limit in Kubernetes: `limits.pids` is the kubelet's podPidsLimit.
+            "limits": {"cpu": s.cluster_cpus, "memory": s.cluster_memory + "i"},
             "requests": {"cpu": s.cluster.reserve_cpus, "memory": s.cluster.reserve_memory + "i"},
         },
         "securityContext": _hardening(s),
@@ -126,8 +140,7 @@ def _container(view: NodeView, s: Svc, files: Files, config: Obj | None) -> Obj:
             mounts.append({"name": "files", "mountPath": target, "subPath": f"f{i}", "readOnly": True})
     if _secrets(s):
         mounts.append({"name": "secrets", "mountPath": "/run/secrets", "readOnly": True})
-    if s.build is not None:
-        mounts.append({"name": "tmp", "mountPath": "/tmp"})
+    mounts += [{"name": name, "mountPath": path} for name, path in _tmpfs(s)]
     if mounts:
         c["volumeMounts"] = mounts
     return c
@@ -147,8 +160,7 @@ def _pod(view: NodeView, s: Svc, files: Files, config: Obj | None) -> Obj:
         volumes.append({"name": "secrets", "secret": {
             "secretName": secret_name(view), "defaultMode": 0o400,
             "items": [{"key": n, "path": n} for n in _secrets(s)]}})
-    if s.build is not None:
-        volumes.append({"name": "tmp", "emptyDir": {}})
+    volumes += [{"name": name, "emptyDir": {"medium": "Memory"}} for name, _ in _tmpfs(s)]
     if volumes:
         spec["volumes"] = volumes
     meta: Obj = {"labels": _labels(view, s)}

@@ -34,6 +34,17 @@ class Secret:
     key: str
     name: str
     target: str
+    origin: str  # how the operator creates it
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Who may read one secret file in a task: Swarm mounts secrets owned by root, mode 0444, by default."""
+
+    secret: Secret
+    uid: str | None  # None: root
+    gid: str | None
+    mode: str
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,7 @@ class Task:
     image: str
     network: str
     environment: tuple[tuple[str, str], ...]  # name -> rendered YAML value
-    secrets: tuple[Secret, ...]
+    secrets: tuple[Grant, ...]
     configs: tuple[Config, ...]
     volume: str | None  # stack volume key
     ports: tuple[int, ...]  # published in host mode (the gateway's)
@@ -120,15 +131,30 @@ def secret_file_var(name: str) -> str:
 
 def _secret(view: NodeView, e: Env) -> Secret:
     key = f"{view.id}_{e.secret_name}"
-    return Secret(key, f"{view.project}_{key}", e.secret_name)
+    name = f"{view.project}_{key}"
+    origin = f'{e.name} of {view.id}\'s .env: printf %s "${e.name}" | docker secret create {name} -'
+    return Secret(key, name, e.secret_name, origin)
 
 
 def _tls_secrets(view: NodeView) -> tuple[Secret, ...]:
     gw = view.gateway
     return tuple(
-        Secret(f"{view.id}_tls_{kind}", f"{view.project}_{view.id}_tls_{kind}", path)
+        Secret(f"{view.id}_tls_{kind}", f"{view.project}_{view.id}_tls_{kind}", path,
+               f"{view.id}'s file for {path}: docker secret create {view.project}_{view.id}_tls_{kind} FILE")
         for kind, path in (("fullchain", gw.certificate), ("privkey", gw.certificate_key))
     )
+
+
+def _grants(view: NodeView, s: Svc) -> tuple[Grant, ...]:
+    """The service's user alone reads its secrets when the manifest or the build names that user. An image
+    that picks its own user (Prometheus runs as nobody, nginx workers read the htpasswd file) gets Swarm's
+    default 0444, as it could not read a root-only file. The TLS key is read by nginx's master, as root."""
+    uid, _, gid = (s.user or "").partition(":")
+    grants = [Grant(_secret(view, e), uid or None, (gid or uid) or None, "0400" if uid else "0444")
+              for e in s.env if e.secret]
+    if s.gateway:
+        grants += [Grant(x, None, None, "0400") for x in _tls_secrets(view)]
+    return tuple(grants)
 
 
 def _environment(s: Svc) -> Iterator[tuple[str, str]]:
@@ -149,9 +175,6 @@ def _unpublished(view: NodeView, s: Svc) -> tuple[str, ...]:
 
 
 def _task(view: NodeView, s: Svc, files: Files) -> Task:
-    secrets = tuple(_secret(view, e) for e in s.env if e.secret)
-    if s.gateway:
-        secrets += _tls_secrets(view)
     return Task(
         key=f"{view.id}-{s.name}",
         node=view.id,
@@ -159,7 +182,7 @@ def _task(view: NodeView, s: Svc, files: Files) -> Task:
         image=s.cluster.image or s.image or "",
         network=f"{view.id}_net",
         environment=tuple(_environment(s)),
-        secrets=secrets,
+        secrets=_grants(view, s),
         configs=_configs(view, s, files),
         volume=f"{view.id}-{s.volume}" if s.volume else None,
         ports=(view.gateway.http_port, view.gateway.https_port) if s.gateway else (),
@@ -172,7 +195,7 @@ def _task(view: NodeView, s: Svc, files: Files) -> Task:
 def stack(fleet: FleetView, node_files: Mapping[str, Files]) -> Stack:
     tasks = tuple(_task(v, s, node_files[v.id]) for v in fleet.nodes for s in v.services)
     configs = {c.key: c for t in tasks for c in t.configs}
-    secrets = {x.key: x for t in tasks for x in t.secrets}
+    secrets = {g.secret.key: g.secret for t in tasks for g in t.secrets}
     return Stack(
         fleet=fleet,
         tasks=tasks,

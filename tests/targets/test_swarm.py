@@ -94,11 +94,13 @@ def test_every_service_is_placed_health_gated_and_rolls_back(name: str) -> None:
         # counts the task healthy once it runs, and Prometheus' up is the check.
         expected = "NONE" if key.split("-", 1)[1] in _probeless() else "CMD"
         assert svc["healthcheck"]["test"][0] == expected, key
+        assert deploy["endpoint_mode"] == "dnsrr", key  # names resolve to the tasks, as under Compose
         assert deploy["update_config"]["failure_action"] == "rollback", key
         assert deploy["rollback_config"]["failure_action"] == "pause", key
         assert {"limits", "reservations"} <= set(deploy["resources"]), key
         assert deploy["labels"] == svc["labels"], key
-        if "volumes" in svc or "ports" in svc:  # two tasks cannot share a data volume or host ports
+        named = [v for v in svc.get("volumes", []) if isinstance(v, str) and not v.startswith("/")]
+        if named or "ports" in svc:  # two tasks cannot share a data volume or host ports
             assert deploy["update_config"]["order"] == "stop-first", key
 
 
@@ -141,7 +143,8 @@ def test_shipped_stack_maps_postgres_password_to_its_file() -> None:
     svc = load(STACKS["shipped"])["services"]["node1-postgres"]
     assert "POSTGRES_PASSWORD" not in svc["environment"]
     assert svc["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
-    assert svc["volumes"] == ["node1-postgres_data:/var/lib/postgresql/data"]
+    assert svc["volumes"] == ["node1-postgres_data:/var/lib/postgresql/data", {"type": "tmpfs", "target": "/tmp"},
+                              {"type": "tmpfs", "target": "/var/run/postgresql"}]
     assert load(STACKS["shipped"])["volumes"]["node1-postgres_data"] == {"name": "postgres_data"}
 
 
@@ -155,8 +158,35 @@ def test_overlay_network_per_node_with_the_compose_names_as_aliases() -> None:
 def test_manifest_replicas_and_resources_reach_the_stack() -> None:
     deploy = load(STACKS["multi"])["services"]["beta-search-service"]["deploy"]
     assert deploy["replicas"] == 3
-    assert deploy["resources"] == {"limits": {"cpus": "2", "memory": "1G"},
+    assert deploy["resources"] == {"limits": {"cpus": "2", "memory": "1G", "pids": 512},
                                    "reservations": {"cpus": "0.5", "memory": "256M"}}
+
+
+def test_the_compose_hardening_and_limits_reach_the_stack() -> None:
+    """One source for both targets: what the compose file confines, the stack confines the same way."""
+    compose = load(ROOT / "output" / "node1" / "docker-compose.all.yml")["services"]
+    stack = load(STACKS["shipped"])["services"]
+    for name, c in compose.items():
+        s = stack[f"node1-{name}"]
+        assert (s["cap_drop"], s.get("cap_add"), s.get("user")) == (c["cap_drop"], c.get("cap_add"), c.get("user"))
+        assert s["read_only"] is True or c.get("read_only") is not True, name  # never looser than Compose
+        tmpfs = [v["target"] for v in s.get("volumes", []) if isinstance(v, dict) and v["type"] == "tmpfs"]
+        assert tmpfs == c.get("tmpfs", []), name
+        hosts = [v for v in s.get("volumes", []) if isinstance(v, str) and v.startswith("/")]
+        assert hosts == [v for v in c.get("volumes", []) if v.startswith("/")], name  # the host's /, read-only
+        limits, mine = c["deploy"]["resources"]["limits"], s["deploy"]["resources"]["limits"]
+        assert (mine["cpus"], mine["memory"].lower(), mine["pids"]) == (limits["cpus"], limits["memory"],
+                                                                        limits["pids"]), name
+
+
+def test_secret_files_are_readable_by_the_service_user_only_when_it_is_known() -> None:
+    stack = load(STACKS["shipped"])["services"]
+    (db_url,) = stack["node1-agents-service"]["secrets"]
+    assert (db_url["uid"], db_url["gid"], db_url["mode"]) == ("10001", "10001", 0o400)
+    (scrape,) = stack["node1-prometheus"]["secrets"]  # the image runs as its own user: Swarm's default mode
+    assert "uid" not in scrape and scrape["mode"] == 0o444
+    tls = {x["target"]: x["mode"] for x in stack["node2-gateway-nginx"]["secrets"]}
+    assert tls["/etc/nginx/certs/privkey.pem"] == 0o400
 
 
 def _copy_fleet(tmp_path: Path, name: str) -> Path:

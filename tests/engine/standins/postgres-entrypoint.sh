@@ -3,6 +3,21 @@
 # scripts in /docker-entrypoint-initdb.d run once on an empty data directory, then `postgres` as its user.
 set -Eeo pipefail
 if [ "${1:0:1}" = '-' ]; then set -- postgres "$@"; fi
+# NAME_FILE (Docker and Swarm secrets): read once, as root, before the image drops to its user.
+file_env() {
+    local var="$1" file="${1}_FILE"
+    if [ -n "${!var:-}" ] && [ -n "${!file:-}" ]; then
+        echo "error: both $var and $file are set (but are exclusive)" >&2
+        exit 1
+    fi
+    if [ -n "${!file:-}" ]; then
+        export "$var"="$(<"${!file}")"
+        unset "$file"
+    fi
+}
+if [ "$1" = postgres ]; then
+    for var in POSTGRES_PASSWORD POSTGRES_USER POSTGRES_DB POSTGRES_INITDB_ARGS; do file_env "$var"; done
+fi
 if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
     mkdir -p "$PGDATA" /var/run/postgresql
     chown -R postgres:postgres "$PGDATA" /var/run/postgresql

@@ -135,7 +135,19 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, por
         writer.close()
 
 
+def read_secret_files() -> None:
+    """A secret handed over as a file (NAME_FILE, as Swarm does) must be readable by the service's user."""
+    for name, path in sorted(os.environ.items()):
+        if name.endswith("_FILE"):
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    handle.read()
+            except OSError as exc:
+                sys.exit(f"{NAME}: {name}={path} cannot be read: {exc.strerror}")
+
+
 async def main() -> None:
+    read_secret_files()
     port = port_from_env("PORT", required=True)
     assert port is not None
     metrics_port = port_from_env("METRICS_PORT", required=False)
