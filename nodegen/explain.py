@@ -122,6 +122,13 @@ EXPLANATIONS: dict[str, Explanation] = {
         "visibility: public only for routes the internet must reach; fleet for peers and admin_networks",
         Example(N1, "  - postgres\n", "  - {postgres: {visibility: public}}\n",
                 "error[visibility] postgres: visibility public needs a route in the catalog")),
+    "postgres-role": Explanation(
+        "Security Standards: least privilege; each service reaches only its own data",
+        "write {postgres: url|user|password} alone; nodegen fills in the role and .env holds its password",
+        Example(F, "      DATA_SOURCE_PASS: {postgres: password}\n",
+                "      DATA_SOURCE_PASS: {postgres: password, secret: true}\n",
+                "error[postgres-role] postgres-exporter: DATA_SOURCE_PASS is filled in from the service's own "
+                "PostgreSQL role; drop secret")),
     "client-identity": Explanation(
         "Rate Limiting (per client); Phase SCALE (a load balancer before the nodes)",
         "list only your load balancers' own addresses, each no wider than /8",

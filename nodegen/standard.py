@@ -168,3 +168,20 @@ def table_of(std: Standard, klass: str, stack: str | None, phase: str) -> str:
         if key is not None and key in std.port_tables and key != OTHER_TABLE:
             return key
     return OTHER_TABLE
+
+
+# --- PostgreSQL roles of the services (env `postgres:`) ------------------------------------------
+POSTGRES = "postgres"  # the catalog service that is the node's PostgreSQL
+PG_IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # a role, schema or database name that needs no quoting
+# The superuser, the pseudo-role PUBLIC, Synapse's own role; pg_* names belong to PostgreSQL.
+RESERVED_ROLES = frozenset({"postgres", "public", "synapse"})
+
+
+def pg_role_name(service: str) -> str:
+    """The service's own PostgreSQL role (and schema): agents-service -> agents_service."""
+    return service.replace("-", "_")
+
+
+def pg_password_env(role: str) -> str:
+    """The .env secret holding the role's password."""
+    return f"{role.upper()}_DB_PASSWORD"

@@ -207,6 +207,11 @@ class EnvVar(Strict):
         None, description="secret only: the .env variable it is read from, when another service's secret "
                           "holds the same value under another name (redis-exporter's REDIS_PASSWORD is REDISCLI_AUTH)",
     )
+    postgres: Literal["url", "user", "password"] | None = Field(
+        None, description="filled in by nodegen from the service's own PostgreSQL role on its node: url "
+        "(postgresql://<role>:<password>@postgres:5432/<POSTGRES_DB>), user (the role's name) or password; the "
+        "password is the .env secret <ROLE>_DB_PASSWORD, never a manifest value",
+    )
 
 
 EnvValue = str | int | bool | EnvVar
@@ -340,6 +345,10 @@ class Service(Strict):
     hardening: Hardening = Field(default_factory=Hardening)
     limits: Limits | None = Field(None, description="resource limits (default: standard.limits of the class)")
     needs: list[str] = Field(default_factory=list, description="services this one depends on")
+    postgres_rights: Literal["schema", "monitor"] = Field(
+        "schema", description="what the service's own PostgreSQL role (an env entry with `postgres:`) may do: "
+        "schema (its own schema in POSTGRES_DB, nothing else) or monitor (pg_monitor only, for exporters)",
+    )
     env: dict[str, EnvValue] = Field(default_factory=dict)
     data: str | None = Field(None, description="container path of the <service>_data volume")
     mounts: dict[str, str] = Field(default_factory=dict, description="node-root path -> container path, read-only")

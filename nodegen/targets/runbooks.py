@@ -76,7 +76,8 @@ RUNBOOKS: dict[str, Runbook] = {
     "PostgresDown": Runbook(
         "The PostgreSQL exporter runs but cannot connect to PostgreSQL.",
         ("`scripts/health-check.sh postgres`; the postgres container's logs.",
-         "Disk space (DiskSpaceLow) and the exporter's DATA_SOURCE_USER/DATA_SOURCE_PASS in .env.")),
+         "Disk space (DiskSpaceLow) and the exporter's role password POSTGRES_EXPORTER_DB_PASSWORD in .env "
+         "(role postgres_exporter).")),
     "PostgresTooManyConnections": Runbook(
         "The share of max_connections in use is above the threshold; new connections will soon be refused.",
         ("`SELECT datname, usename, state, count(*) FROM pg_stat_activity GROUP BY 1, 2, 3 ORDER BY 4 DESC;`",

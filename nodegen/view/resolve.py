@@ -24,10 +24,13 @@ from nodegen.load.model import (
 )
 from nodegen.standard import (
     ALERTMANAGER,
+    POSTGRES,
     SECRET_REF,
     class_of,
     host_port,
     parse_bind,
+    pg_password_env,
+    pg_role_name,
     publish_of,
     role_of,
     service_ports,
@@ -51,6 +54,8 @@ class Env:
     default: str | None = None  # for ${NAME:-default}
     file: bool = False  # a secret handed over as /run/secrets/<name in lowercase>, not in the environment
     source: str | None = None  # the .env variable a secret is read from, when it is not `name`
+    postgres: str | None = None  # url | user | password of the service's own PostgreSQL role (see PgRole)
+    wrap: tuple[str, str] = ("", "")  # literal text compose puts around ${source} (a PostgreSQL URL)
 
     @property
     def env_name(self) -> str:
@@ -59,7 +64,18 @@ class Env:
 
     @property
     def secret_name(self) -> str:
-        return self.env_name.lower()
+        """A URL compose builds around its source is, on a cluster engine, a whole secret of its own name."""
+        return (self.name if self.wrap != ("", "") else self.env_name).lower()
+
+
+@dataclass(frozen=True)
+class PgRole:
+    """A service's own PostgreSQL role on its node, created by the postgres init script."""
+
+    service: str
+    name: str  # also the name of its schema (rights: schema)
+    password_env: str  # the .env secret holding its password
+    rights: str  # schema: its own schema in the database, nothing else | monitor: pg_monitor only
 
 
 # network: public: other nodes' Prometheus scrapes /metrics/<service> through the gateway with basic auth.
@@ -271,6 +287,8 @@ class NodeView:
     backup_ship_to: tuple[str, str] | None = None  # (node id, private address) that receives this node's backups
     backup_receives: tuple[str, ...] = ()  # nodes whose backups this node keeps in backups/received/
     adopted: tuple[tuple[str, str], ...] = ()  # (volume key, existing Docker volume) used as external volumes
+    pg_roles: tuple[PgRole, ...] = ()  # the services' own PostgreSQL roles, created by the init script
+    pg_database: str = ""  # POSTGRES_DB of the node's postgres, where the roles' schemas live
 
     def adopted_volume(self, key: str) -> str | None:
         return dict(self.adopted).get(key)
@@ -381,6 +399,7 @@ def _resolve_node(b: _Build, node_id: str) -> NodeView:
         _service(b, node_id, name, m.fleet.services[name], runs[name], set(runs), remotes)
         for name in sorted(runs)
     ))
+    services, pg_roles, pg_database = _with_postgres_roles(m, services)
     return NodeView(
         project=m.fleet.project,
         fleet_domain=m.fleet.domain,
@@ -412,6 +431,8 @@ def _resolve_node(b: _Build, node_id: str) -> NodeView:
         fleet_network=m.fleet.network,
         telegram_chat_id=m.fleet.telegram_chat_id,
         alert_webhooks=tuple(sorted(m.fleet.alert_webhooks.items())),
+        pg_roles=pg_roles,
+        pg_database=pg_database,
     )
 
 
@@ -428,6 +449,48 @@ def _route_probes(m: Manifests, views: Mapping[str, NodeView]) -> tuple[RoutePro
         out.extend(RouteProbe(node_id, node.role, node.uptime, s.short, f"{base}/api/{s.route}/health", False)
                    for s in view.routed)
     return tuple(out)
+
+
+def _with_postgres_roles(m: Manifests, services: tuple[Svc, ...]) -> tuple[tuple[Svc, ...], tuple[PgRole, ...], str]:
+    """Each service whose env says `postgres:` connects as its own role: its variables are filled in from
+    that role, and postgres gets the role's password (the init script creates the role with it)."""
+    pg = next((s for s in services if s.name == POSTGRES), None)
+    if pg is None:
+        return services, (), ""
+    literal = {e.name: e.value for e in pg.env if e.value is not None}
+    database = literal.get("POSTGRES_DB") or literal.get("POSTGRES_USER") or "postgres"
+    roles: list[PgRole] = []
+    out: list[Svc] = []
+    for s in services:
+        if any(e.postgres for e in s.env):
+            role = PgRole(s.name, pg_role_name(s.name), pg_password_env(pg_role_name(s.name)),
+                          m.fleet.services[s.name].postgres_rights)
+            roles.append(role)
+            s = dataclasses.replace(s, env=tuple(_pg_env(e, role, pg.port, database) for e in s.env))
+        out.append(s)
+    if not roles:
+        return services, (), ""
+    extra = tuple(Env(r.password_env, None, True, _pg_password_text(r)) for r in roles)
+    out = [dataclasses.replace(s, env=tuple(sorted((*s.env, *extra), key=lambda e: e.name)))
+           if s.name == POSTGRES else s for s in out]
+    return tuple(out), tuple(roles), database
+
+
+def _pg_password_text(role: PgRole) -> str:
+    return (f"password of the PostgreSQL role {role.name} of {role.service}; URL-safe (letters, digits, - . _ ~), "
+            "e.g. openssl rand -hex 24")
+
+
+def _pg_env(e: Env, role: PgRole, port: int, database: str) -> Env:
+    if e.postgres is None:
+        return e
+    text = e.description or _pg_password_text(role)
+    if e.postgres == "user":
+        return Env(e.name, role.name, False, e.description or f"PostgreSQL role of {role.service}")
+    if e.postgres == "url":
+        return dataclasses.replace(e, description=text, source=role.password_env,
+                                   wrap=(f"postgresql://{role.name}:", f"@{POSTGRES}:{port}/{database}"))
+    return dataclasses.replace(e, description=text, source=role.password_env)
 
 
 def _with_scrape_secrets(b: _Build, node_id: str, services: tuple[Svc, ...]) -> tuple[Svc, ...]:
@@ -679,6 +742,8 @@ def _env(
 
 def _env_entry(var: str, raw: str | int | bool | EnvVar) -> Env:
     if isinstance(raw, EnvVar):
+        if raw.postgres is not None:  # filled in from the service's role once the node's postgres is known
+            return Env(var, None, True, raw.description or "", postgres=raw.postgres)
         return Env(var, raw.value, raw.secret, raw.description or "", file=raw.secret and raw.file,
                    source=raw.source if raw.secret else None)
     if isinstance(raw, bool):

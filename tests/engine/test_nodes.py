@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -208,6 +211,136 @@ def test_rate_limit_answers_429_after_the_burst(node: Node) -> None:
     assert len(statuses) == 80, statuses
     assert statuses[0] == 200, statuses
     assert 429 in statuses, statuses
+
+
+def _psql_as(node: Node, role: str, password: str, database: str, sql: str) -> subprocess.CompletedProcess[str]:
+    """psql inside the postgres container as `role`, over TCP (password authentication, as a service connects)."""
+    return node.compose("exec", "-T", "-e", f"PGPASSWORD={password}", "postgres", "psql", "-v", "ON_ERROR_STOP=1",
+                        "--no-psqlrc", "-h", "127.0.0.1", "-U", role, "-d", database, "-tAc", sql)
+
+
+def _container(node: Node, service: str) -> dict[str, Any]:
+    return next(c for c in node.containers() if c["Config"]["Labels"]["com.docker.compose.service"] == service)
+
+
+def test_each_service_role_writes_its_own_schema_and_cannot_read_another(node: Node) -> None:
+    v = view(node.name)
+    owners = [r for r in v.pg_roles if r.rights == "schema"]
+    if len(owners) < 2:
+        pytest.skip(f"{node.name} has fewer than two services with a role of their own")
+    mine, other = owners[0], owners[1]
+    db = v.pg_database
+    wrote = _psql_as(node, mine.name, node.env[mine.password_env], db,
+                     "CREATE TABLE engine_owned (id int); INSERT INTO engine_owned VALUES (1);"
+                     "SELECT schemaname || ':' || (SELECT count(*) FROM engine_owned) FROM pg_tables "
+                     "WHERE tablename = 'engine_owned'")
+    assert wrote.returncode == 0, wrote.stderr
+    assert wrote.stdout.strip().splitlines()[-1] == f"{mine.name}:1", wrote.stdout  # created in its own schema
+    read = _psql_as(node, other.name, node.env[other.password_env], db, f'SELECT * FROM "{mine.name}".engine_owned')
+    assert read.returncode != 0 and f"permission denied for schema {mine.name}" in read.stderr, read.stderr
+    public_table = _psql_as(node, other.name, node.env[other.password_env], db, "CREATE TABLE public.engine_x (i int)")
+    assert public_table.returncode != 0 and "permission denied for schema public" in public_table.stderr
+    for elsewhere in ("postgres", *(("synapse",) if v.service("matrix-synapse") else ())):
+        denied = _psql_as(node, mine.name, node.env[mine.password_env], elsewhere, "SELECT 1")
+        assert denied.returncode != 0 and "permission denied for database" in denied.stderr, (elsewhere, denied.stderr)
+    superuser = node.compose("exec", "-T", "postgres", "psql", "-U", "postgres", "-tAc",
+                             "SELECT string_agg(rolname, ',') FROM pg_roles WHERE rolsuper")
+    assert superuser.stdout.strip() == "postgres", superuser.stdout + superuser.stderr
+
+
+def test_each_service_database_url_logs_in_as_its_own_role(node: Node) -> None:
+    roles = [r for r in view(node.name).pg_roles if r.rights == "schema"]
+    if not roles:
+        pytest.skip(f"{node.name} has no service with a role of its own")
+    for role in roles:
+        env = dict(e.split("=", 1) for e in _container(node, role.service)["Config"]["Env"])
+        # From the postgres container, where `postgres` resolves too: the service's very URL.
+        who = node.compose("exec", "-T", "postgres", "psql", "--no-psqlrc", env["DATABASE_URL"], "-tAc",
+                           "SELECT current_user || ':' || current_schema()")
+        assert who.returncode == 0, who.stderr
+        assert who.stdout.strip() == f"{role.name}:{role.name}"
+
+
+def test_postgres_exporter_reports_pg_up_with_its_own_role(node: Node) -> None:
+    role = next((r for r in view(node.name).pg_roles if r.rights == "monitor"), None)
+    if role is None:
+        pytest.skip(f"{node.name} runs no PostgreSQL exporter")
+    info = _container(node, role.service)
+    env = dict(e.split("=", 1) for e in info["Config"]["Env"])
+    assert env["DATA_SOURCE_USER"] == role.name
+    networks = info["NetworkSettings"]["Networks"]
+    address = networks[f"{view(node.name).network}"]["IPAddress"]
+    deadline = time.monotonic() + SCRAPE_WAIT
+    while True:
+        (reply,) = node.probe([{"kind": "http", "url": f"http://{address}:9187/metrics"}])
+        up = re.search(r"^pg_up (\S+)$", reply.get("body", ""), re.M)
+        if (up and up[1] == "1") or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert up and up[1] == "1", reply.get("body", "")[-2000:]
+    member = node.compose("exec", "-T", "postgres", "psql", "-U", "postgres", "-tAc",
+                          f"SELECT rolsuper, pg_has_role('{role.name}', 'pg_monitor', 'member') FROM pg_roles "
+                          f"WHERE rolname = '{role.name}'")
+    assert member.stdout.strip() == "f|t", member.stdout + member.stderr
+
+
+CONNECT = """\
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()
+except OSError as exc:
+    print(repr(exc))
+    sys.exit(1)
+"""
+
+
+def _tcp_from(node: Node, service: str, address: str, port: int) -> subprocess.CompletedProcess[str]:
+    """A TCP connect from inside the container's own network namespace (its interfaces, its routes)."""
+    pid = str(_container(node, service)["State"]["Pid"])
+    return subprocess.run(["nsenter", "-t", pid, "-n", sys.executable, "-c", CONNECT, address, str(port)],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_data_services_are_unreachable_from_the_gateway(node: Node) -> None:
+    v = view(node.name)
+    gateway = v.gateway_service.name
+    data = [s for s in v.services if s.protocol == "tcp" and not s.gateway]
+    assert {s.name for s in data} >= {"redis", "nats"} & {s.name for s in v.services}
+    for svc in data:
+        address = _container(node, svc.name)["NetworkSettings"]["Networks"][v.data_network]["IPAddress"]
+        assert node.docker("exec", _container(node, gateway)["Name"].lstrip("/"), "getent", "hosts",
+                           svc.name).returncode != 0, f"{svc.name} resolves on the gateway"
+        blocked = _tcp_from(node, gateway, address, svc.port)
+        assert blocked.returncode == 1, f"the gateway reaches {svc.name}: {blocked.stdout}{blocked.stderr}"
+        dependants = [s for s in v.services if svc.name in s.depends]
+        assert dependants, svc.name
+        for dep in dependants[:2]:
+            name = _container(node, dep.name)["Name"].lstrip("/")
+            assert node.docker("exec", name, "getent", "hosts", svc.name).returncode == 0, (dep.name, svc.name)
+            reached = _tcp_from(node, dep.name, address, svc.port)
+            assert reached.returncode == 0, (dep.name, svc.name, reached.stdout, reached.stderr)
+
+
+def _caps(values: list[str] | None) -> list[str]:
+    return sorted(c.removeprefix("CAP_") for c in values or [])
+
+
+def test_every_container_runs_with_the_hardening_compose_declares(node: Node) -> None:
+    model = node.model()["services"]
+    for info in node.containers():
+        name = info["Config"]["Labels"]["com.docker.compose.service"]
+        declared, host = model[name], info["HostConfig"]
+        assert _caps(host["CapDrop"]) == ["ALL"], name
+        assert _caps(host["CapAdd"]) == _caps(declared.get("cap_add")), name
+        assert host["ReadonlyRootfs"] is bool(declared.get("read_only")), name
+        assert "no-new-privileges:true" in host["SecurityOpt"], name
+        assert info["Config"]["User"] == declared.get("user", ""), name
+        assert sorted(host.get("Tmpfs") or {}) == sorted(declared.get("tmpfs") or []), name
+        limits = declared["deploy"]["resources"]["limits"]
+        assert host["Memory"] == int(limits["memory"]), name
+        assert host["NanoCpus"] == round(float(limits["cpus"]) * 1e9), name
+        assert host["PidsLimit"] == int(limits["pids"]), name
+        assert host["Memory"] > 0 and host["PidsLimit"] > 0, name
 
 
 def test_health_check_script_fails_on_a_stopped_service(node: Node) -> None:

@@ -446,6 +446,55 @@ def test_dependency_chain_without_cycle_passes(tmp_path: Path) -> None:
     check(tmp_path, fleet=FLEET + WORKER, node=sub(NODE, "api]", "api, worker]"))
 
 
+# --- postgres-role -------------------------------------------------------------------------------
+
+def test_postgres_role_url_user_and_password_pass(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + "    env:\n      DATABASE_URL: {postgres: url}\n      PGUSER: {postgres: user}\n"
+          "      PGPASSWORD: {postgres: password}\n    postgres_rights: schema\n")
+
+
+def test_postgres_role_with_a_secret_too(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:24:45: error[postgres-role] api: DATABASE_URL is filled in from the service's own "
+          "PostgreSQL role; drop secret",
+          fleet=FLEET + "    env:\n      DATABASE_URL: {postgres: url, secret: true}\n")
+
+
+def test_postgres_role_without_needing_postgres(tmp_path: Path) -> None:
+    fleet = sub(FLEET, "    needs: [postgres]\n", "")
+    check(tmp_path, f"{F}:23:32: error[postgres-role] api: DATABASE_URL connects to PostgreSQL as the service's own "
+          "role; the service must need postgres (needs: [postgres])",
+          fleet=fleet + "    env:\n      DATABASE_URL: {postgres: url}\n")
+
+
+def test_postgres_role_rights_without_a_role(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:23:22: error[postgres-role] api: postgres_rights needs an env entry with postgres: "
+          "(url, user or password)", fleet=FLEET + "    postgres_rights: monitor\n")
+
+
+def test_postgres_role_reserved_role_name(tmp_path: Path) -> None:
+    fleet = sub(FLEET, "  api:\n", "  pg-api:\n")
+    node = sub(NODE, "gateway, api]", "gateway, pg-api]")
+    check(tmp_path, f"{F}:18:5: error[postgres-role] pg-api: its PostgreSQL role would be 'pg_api', which is "
+          "reserved (pg_*, postgres, public, synapse); rename the service",
+          fleet=fleet + "    env:\n      DATABASE_URL: {postgres: url}\n", node=node)
+
+
+def test_postgres_role_database_name_reaches_sql(tmp_path: Path) -> None:
+    fleet = sub(FLEET, "    metrics: {enabled: false}\n  gateway:", "    metrics: {enabled: false}\n"
+                "    env: {POSTGRES_DB: 'app\"; DROP'}\n  gateway:")
+    check(tmp_path, f"{F}:11:24: error[postgres-role] postgres: POSTGRES_DB 'app\"; DROP' must be a plain PostgreSQL "
+          "name (lowercase letters, digits, _) where services connect as their own roles",
+          fleet=fleet + "    env:\n      DATABASE_URL: {postgres: url}\n")
+
+
+def test_postgres_role_on_a_node_override(tmp_path: Path) -> None:
+    node = sub(NODE, "services: [postgres, gateway, api]\n",
+               "services:\n  - postgres\n  - gateway\n  - api:\n      env:\n"
+               "        DATABASE_URL: {postgres: url, value: x}\n")
+    check(tmp_path, f"{N}:12:46: error[postgres-role] api: DATABASE_URL is filled in from the service's own "
+          "PostgreSQL role; drop value", node=node)
+
+
 # --- secret-literal ---------------------------------------------------------------------------------
 
 def test_secret_literal_marked_secret_passes(tmp_path: Path) -> None:

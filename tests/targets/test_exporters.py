@@ -84,13 +84,13 @@ def test_healthchecks_use_the_images_own_binaries_or_none() -> None:
     assert "postgres-exporter" in health and "nats-exporter" not in health
 
 
-def test_exporter_credentials_come_from_env() -> None:
+def test_exporter_connects_as_its_own_monitor_role() -> None:
     pg = services("node1")["postgres-exporter"]
-    assert pg["environment"]["DATA_SOURCE_USER"].startswith("${DATA_SOURCE_USER:?")
-    assert pg["environment"]["DATA_SOURCE_PASS"].startswith("${DATA_SOURCE_PASS:?")
+    assert pg["environment"]["DATA_SOURCE_USER"] == "postgres_exporter"
+    assert pg["environment"]["DATA_SOURCE_PASS"].startswith("${POSTGRES_EXPORTER_DB_PASSWORD:?")
     assert pg["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     env = (OUTPUT / "node1" / ".env.example").read_text(encoding="utf-8")
-    assert "DATA_SOURCE_PASS=CHANGE_ME" in env
+    assert "POSTGRES_EXPORTER_DB_PASSWORD=CHANGE_ME" in env and "DATA_SOURCE_PASS" not in env
 
 
 def test_every_exporter_is_scraped_locally_or_through_its_gateway() -> None:

@@ -864,7 +864,9 @@ def test_adopted_volumes_are_external(tmp_path: Path) -> None:
     compose = yaml.safe_load((n.root / "docker-compose.all.yml").read_text(encoding="utf-8"))
     assert compose["volumes"]["postgres_data"] == {"name": "microdao-daarion_postgres_data", "external": True}
     assert compose["volumes"]["grafana_data"] == {"name": "grafana_data"}
-    assert compose["services"]["postgres"]["volumes"] == ["postgres_data:/var/lib/postgresql/data"]
+    # The init script is mounted too; on adopted (non-empty) data postgres skips it (docs/decisions.md).
+    assert compose["services"]["postgres"]["volumes"] == ["postgres_data:/var/lib/postgresql/data",
+                                                          "./infra/postgres/initdb:/docker-entrypoint-initdb.d:ro"]
     require_tool("shellcheck", shutil.which("shellcheck") is not None)
     assert subprocess.run(["shellcheck", str(n.root / "scripts" / "switch-over.sh")]).returncode == 0
 
