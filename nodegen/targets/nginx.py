@@ -19,10 +19,21 @@ def upstream_var(service: str) -> str:
     return "upstream_" + service.replace("-", "_")
 
 
+def upstreams(view: NodeView) -> list[tuple[str, int]]:
+    """(service, port) of every service the gateway proxies to on the node: routes, Synapse, the web frontend."""
+    matrix = plan(view)
+    found = {(s.name, s.port) for s in view.routed}
+    if matrix is not None:
+        found.add((matrix.synapse.name, matrix.http_port))
+    if view.spa is not None:
+        found.add((view.spa.name, view.spa.port))
+    return sorted(found)
+
+
 def render(view: NodeView) -> dict[str, str]:
     gw = next(s for s in view.services if s.gateway)
     return {
         CONF: template("nginx.conf.j2", v=view, gw=gw, upstream_var=upstream_var, acme_webroot=ACME_WEBROOT,
-                       status_port=GATEWAY_STATUS_PORT, matrix=plan(view)),
+                       status_port=GATEWAY_STATUS_PORT, matrix=plan(view), upstreams=upstreams(view)),
         CERTS_README: template("certs-README.md.j2", v=view),
     }

