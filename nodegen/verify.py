@@ -169,7 +169,18 @@ def run_check(check: Check, node: str, folder: Path, files: Files, view: NodeVie
     chosen = sorted(f for f in files if f.endswith(check.suffix)) if check.suffix else list(check.files)
     if not chosen:
         return None
+    if check.argv[:3] == ("promtool", "check", "config") and view is not None and view.scrape_fallback:
+        return _promtool3(node, check, chosen, folder)
     return _tool_check(node, check.tool, [*check.argv, *chosen], folder, check.install)
+
+
+def _promtool3(node: str, check: Check, chosen: list[str], folder: Path) -> Result:
+    """A config written for Prometheus 3 needs a promtool 3: Debian's 2.x rejects fallback_scrape_protocol."""
+    binary = os.environ.get("NODEGEN_PROMTOOL")
+    if not binary:
+        return Result(node, check.tool, "skipped", "written for Prometheus 3: Debian's promtool 2.x rejects "
+                      "fallback_scrape_protocol; set NODEGEN_PROMTOOL to a promtool 3")
+    return _tool_check(node, check.tool, [binary, *check.argv[1:], *chosen], folder, check.install)
 
 
 def check_operations(node: str, folder: Path, files: Files) -> list[Result]:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from nodegen.pipeline import load_fleet
-from nodegen.targets import nginx
-from nodegen.verify import check_nginx, current_nginx
+from nodegen.targets import nginx, prometheus, render_node
+from nodegen.verify import check_nginx, current_nginx, materialize, verify_node
 from nodegen.view.resolve import NodeView
 from nodegen.workspace import Workspace
 from tests.conftest import ROOT, require_tool
@@ -19,12 +21,12 @@ CURRENT = ROOT / "tests" / "fixtures" / "fleets" / "current"
 GOLDEN_CONF = ROOT / "tests" / "golden" / "current" / "edge" / "infra" / "nginx" / "nginx.conf"
 
 
-def view_at(tmp_path: Path, source: Path, node: str, version: str) -> NodeView:
+def view_at(tmp_path: Path, source: Path, node: str, version: str, key: str = "nginx") -> NodeView:
     ws = tmp_path / "ws"
     shutil.copytree(source / "nodes", ws / "nodes")
     fleet = ws / "nodes" / "fleet.yaml"
     text = re.sub(r"^target_versions:.*\n", "", fleet.read_text(encoding="utf-8"), flags=re.M)
-    fleet.write_text(text + f"target_versions: {{nginx: '{version}'}}\n", encoding="utf-8")
+    fleet.write_text(text + f"target_versions: {{{key}: '{version}'}}\n", encoding="utf-8")
     return load_fleet(Workspace(ws)).view(node)
 
 
@@ -76,3 +78,47 @@ def test_resolve_starts_at_1_27_3_and_the_current_nginx_accepts_both(tmp_path: P
     require_tool("openssl", shutil.which("openssl") is not None)
     result = check_nginx(view, tmp_path)
     assert (result.status, result.detail) == ("ok", ""), result.detail
+
+
+def _rendered(tmp_path: Path, version: str) -> tuple[NodeView, Path]:
+    view = view_at(tmp_path, ROOT, "node1", version, key="prometheus")
+    folder = tmp_path / "out"
+    materialize(render_node(view), folder)
+    return view, folder
+
+
+def test_shipped_prometheus_at_2_42_has_no_fallback_key() -> None:
+    for node in ("node1", "node2"):
+        path = ROOT / "output" / node / prometheus.CONFIG
+        if path.is_file():
+            assert "fallback_scrape_protocol" not in path.read_text(encoding="utf-8"), node
+
+
+def test_prometheus_3_names_the_fallback_format_on_every_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    view, folder = _rendered(tmp_path, "3.5")
+    config = yaml.safe_load((folder / prometheus.CONFIG).read_text(encoding="utf-8"))
+    jobs = config["scrape_configs"]
+    assert len(jobs) > 5
+    assert {j["job_name"]: j.get("fallback_scrape_protocol") for j in jobs} == {
+        j["job_name"]: "PrometheusText0.0.4" for j in jobs}
+    # nodegen verify does not pass a 3.x config off as checked by Debian's promtool 2.x.
+    monkeypatch.delenv("NODEGEN_PROMTOOL", raising=False)
+    (result,) = [r for r in verify_node(view) if r.tool == "promtool"]
+    assert result.status == "skipped" and "NODEGEN_PROMTOOL" in result.detail
+
+
+def test_debian_promtool_rejects_only_the_prometheus_3_key(tmp_path: Path) -> None:
+    """What Debian's older promtool cannot check (docs/decisions.md): the 3.x key alone; the rest it accepts."""
+    promtool = shutil.which("promtool")
+    require_tool("promtool (apt-get install prometheus)", promtool is not None)
+    assert promtool is not None
+    _, folder = _rendered(tmp_path, "3.0")
+    config = folder / prometheus.CONFIG
+    proc = subprocess.run([promtool, "check", "config", prometheus.CONFIG], cwd=folder, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode != 0 and "field fallback_scrape_protocol not found" in proc.stdout + proc.stderr
+    config.write_text("".join(line for line in config.read_text(encoding="utf-8").splitlines(keepends=True)
+                              if "fallback_scrape_protocol" not in line), encoding="utf-8")
+    proc = subprocess.run([promtool, "check", "config", prometheus.CONFIG], cwd=folder, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -417,6 +417,12 @@ class TargetVersions(Strict):
         description="nginx the gateway config is written for (default: the gateway image's tag, else 1.22); "
         "1.25.1 and later get `http2 on;` instead of the deprecated `listen ... http2`",
     )
+    prometheus: str | None = Field(
+        None, pattern=r"^[1-9]\.[0-9]{1,3}(\.[0-9]{1,3})?$",
+        description="Prometheus prometheus.yml is written for (default 2.42, Debian's, whose promtool checks it); "
+        "3.0 and later get `fallback_scrape_protocol` on every job (3.x fails a scrape whose Content-Type is "
+        "missing or unknown, 2.x read it as text)",
+    )
 
 
 class Fleet(Strict):

@@ -282,6 +282,7 @@ class NodeView:
     nginx_version: tuple[int, ...] = (1, 22)  # the nginx the gateway config is written for
     dev: bool = False  # the node's role is a workbench (standard.roles: dev)
     on_demand: bool = False  # the node's uptime is off by design (standard.uptimes: on_demand)
+    prometheus_version: tuple[int, ...] = (2, 42)  # the Prometheus prometheus.yml is written for
     dev_overrides: bool = False
     manifest: str = ""  # the node's own manifest, as problems name it
     backup_ship_to: tuple[str, str] | None = None  # (node id, private address) that receives this node's backups
@@ -301,6 +302,12 @@ class NodeView:
     def http2_directive(self) -> bool:
         """nginx 1.25.1 and later: `http2 on;` (the `listen ... http2` parameter is deprecated there)."""
         return self.nginx_version >= (1, 25, 1)
+
+    @property
+    def scrape_fallback(self) -> str | None:
+        """Prometheus 3 fails a scrape whose Content-Type is missing or unknown (2.x assumed the text format):
+        from 3.0 every job names the format to fall back to, as 2.x behaved."""
+        return "PrometheusText0.0.4" if self.prometheus_version >= (3, 0) else None
 
     @property
     def upstream_resolve(self) -> bool:
@@ -427,6 +434,7 @@ def _resolve_node(b: _Build, node_id: str) -> NodeView:
         fleet_peers=fleet_peers(m),
         nginx_version=_nginx_version(m, gateway_name, runs.get(gateway_name)),
         dev=dev,
+        prometheus_version=tuple(int(p) for p in (m.fleet.target_versions.prometheus or "2.42").split(".")),
         on_demand=uptime_of(m.fleet.standard, node.uptime).on_demand,
         dev_overrides=dev if node.dev_overrides is None else node.dev_overrides,
         manifest=m.node_docs[node_id].path,

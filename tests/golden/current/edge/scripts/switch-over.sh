@@ -9,7 +9,7 @@ usage() {
 Usage: scripts/switch-over.sh --old-project NAME [--database-from NAME] [--yes] [-- DEPLOY-OPTION...]
 
 Replaces the Compose project NAME that runs on EDGE (edge) today (for a compose file in
-/opt/microdao-daarion without a `name:`, the project is the folder's name: microdao-daarion) with
+/opt/curr without a `name:`, the project is the folder's name: curr) with
 the generated stack, keeping its data:
 
   1. check     docker compose config -q; every volume adopt_volumes names exists; every container
@@ -147,6 +147,49 @@ reload_configs() {
         "${DOCKER[@]}" exec "$GATEWAY_CONTAINER" nginx -s reload -c "$NGINX_CONF"
         log "  nginx reloaded its configuration"
     fi
+}
+
+# deploy.sh and rollback.sh report their last run through the node exporter's textfile collector
+# (METRICS_DIR/nodegen_<deploy|rollback>.prom, beside backup-db.sh's): DeployFailed and RollbackFailed read it.
+METRICS_DIR=${METRICS_DIR:-"$ROOT/metrics"}
+STARTED_AT=$(date +%s)
+
+run_metric() {
+    if [[ -f $METRICS_DIR/nodegen_$1.prom ]]; then
+        sed -n "s/^$2{[^}]*} //p" "$METRICS_DIR/nodegen_$1.prom" | tail -n 1
+    fi
+}
+
+# write_run_metrics deploy|rollback 1|0 RELEASE: status, times, duration and failures so far.
+write_run_metrics() {
+    local kind=$1 ok=$2 release=$3 now success failures m=nodegen_$1
+    now=$(date +%s)
+    success=$(run_metric "$kind" "${m}_last_success_timestamp_seconds")
+    failures=$(run_metric "$kind" "${m}_failures_total")
+    if [[ $ok -eq 1 ]]; then
+        success=$now
+    else
+        failures=$((${failures:-0} + 1))
+    fi
+    mkdir -p -- "$METRICS_DIR"
+    {
+        echo "# HELP ${m}_last_status 1 when the last $kind succeeded, 0 when it failed; release: the one it ran."
+        echo "# TYPE ${m}_last_status gauge"
+        echo "${m}_last_status{node=\"$NODE\",release=\"$release\"} $ok"
+        echo "# HELP ${m}_last_run_timestamp_seconds When the last $kind ended."
+        echo "# TYPE ${m}_last_run_timestamp_seconds gauge"
+        echo "${m}_last_run_timestamp_seconds{node=\"$NODE\"} $now"
+        echo "# HELP ${m}_last_duration_seconds How long the last $kind took."
+        echo "# TYPE ${m}_last_duration_seconds gauge"
+        echo "${m}_last_duration_seconds{node=\"$NODE\"} $((now - STARTED_AT))"
+        echo "# HELP ${m}_last_success_timestamp_seconds When a $kind last succeeded (0: never)."
+        echo "# TYPE ${m}_last_success_timestamp_seconds gauge"
+        echo "${m}_last_success_timestamp_seconds{node=\"$NODE\"} ${success:-0}"
+        echo "# HELP ${m}_failures_total Failed runs of $kind recorded in this file."
+        echo "# TYPE ${m}_failures_total counter"
+        echo "${m}_failures_total{node=\"$NODE\"} ${failures:-0}"
+    } > "$METRICS_DIR/nodegen_$kind.prom.tmp"
+    mv -f -- "$METRICS_DIR/nodegen_$kind.prom.tmp" "$METRICS_DIR/nodegen_$kind.prom"
 }
 
 wait_healthy() {
