@@ -414,8 +414,9 @@ class TargetVersions(Strict):
 
     nginx: str | None = Field(
         None, pattern=r"^[1-9]?[0-9]\.[0-9]{1,3}(\.[0-9]{1,3})?$",
-        description="nginx the gateway config is written for (default: the gateway image's tag, else 1.22); "
-        "1.25.1 and later get `http2 on;` instead of the deprecated `listen ... http2`",
+        description="nginx the gateway config is written for (default 1.22, Debian's, which checks it); "
+        "1.25.1 and later get `http2 on;` instead of the deprecated `listen ... http2`, 1.27.3 and later upstream "
+        "groups with `resolve` and `keepalive`",
     )
     compose: str | None = Field(
         None, pattern=r"^2\.[0-9]{1,3}(\.[0-9]{1,3})?$",
