@@ -14,7 +14,8 @@ from tests.conftest import ROOT, invoke
 from tests.test_output import edit
 
 pytestmark = pytest.mark.slow  # pre-commit builds a virtual environment with nodegen in it
-SHIPPED = [".pre-commit-hooks.yaml", "pyproject.toml", "README.md", "nodegen", "templates", "schema"]
+SHIPPED = [".pre-commit-hooks.yaml", "pyproject.toml", "README.md", "build_templates.py", "nodegen", "templates",
+           "schema"]
 
 
 def git(cwd: Path, *args: str) -> str:

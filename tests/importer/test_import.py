@@ -502,3 +502,18 @@ def test_the_switch_over_script_adopts_the_old_stack_without_renaming_its_databa
     assert "RENAME" not in sql and "ALTER USER" in sql  # the database kept its name: nothing to rename
     steps = [line.split("step ", 1)[1].split(" ")[0] for line in proc.stderr.splitlines() if " step " in line]
     assert steps[:5] == ["1/5", "2/5", "3/5", "4/5", "5/5"] and "(database)" in proc.stderr
+
+
+def test_a_loopback_port_becomes_the_placement_s_publish(tmp_path: Path) -> None:
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text("services:\n  grafana:\n    image: grafana/grafana:11.3.1\n    ports: ['127.0.0.1:3000:3000']\n"
+                       "  cache:\n    image: redis:7.4.7-alpine\n    ports: ['6379:6379']\n", encoding="utf-8")
+    result = invoke("import", str(compose), "--node", "node1", "--out", str(tmp_path / "ws"), "--format", "json")
+    report = json.loads(result.stdout)
+    node = yaml.safe_load((tmp_path / "ws/nodes/node1.yaml").read_text(encoding="utf-8"))
+    assert node["services"] == [{"grafana": {"publish": ["127.0.0.1:3000"]}}, "cache"]
+    ports = {g["key"]: g["message"] for g in report["gaps"] if g["key"].endswith(".ports") and g["kind"] == "mapped"}
+    assert ports == {"grafana.ports": "port 3000; published on 127.0.0.1:3000",
+                     "cache.ports": "port 6379; host port 6379 no longer published (only the gateway publishes)"}
+    public = [g for g in report["gaps"] if g["key"] == "public-port"]
+    assert [(g["line"], "(the generated stack meets it)" in g["message"]) for g in public] == [(7, True)]
