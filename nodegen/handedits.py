@@ -25,6 +25,8 @@ _SOURCES: tuple[tuple[str, str], ...] = (
     ("FLEET.md", "every manifest under nodes/"),
 )
 
+# A cluster target's file says how it is rendered (`nodegen render --target swarm`): it has no node manifest.
+_TARGET = re.compile(r"^# Regenerate with: nodegen render (--target [a-z]+)$", re.MULTILINE)
 _COMPOSE_SERVICE = re.compile(r"^  ([A-Za-z0-9][\w.-]*):\s*$")
 _ENV_VAR = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=")
 _NGINX_ROUTE = re.compile(r"location\s+(?:[=~*^]+\s+)?/(?:api|ws)/([\w-]+)")
@@ -92,5 +94,7 @@ def explain(folder: str, rel: str, disk: Path, rendered: str | None, *, node: st
         keys = f"route: {service} (or websocket:) of a service in nodes/fleet.yaml, gateway: in nodes/{manifest}.yaml"
     else:
         keys = _sources(rel, manifest, service)
+    if target := _TARGET.search(rendered[:2000]):
+        keys, node = "the services in nodes/fleet.yaml and the nodes' manifests in nodes/", target.group(1)
     return (f"{shown}: edited by hand{where}; this part comes from {keys}. To keep the change, make it there "
             f"and run nodegen render {node}; nodegen render --force {node} discards it")

@@ -280,5 +280,7 @@ def test_check_and_diff_cover_the_kubernetes_output(tmp_path: Path) -> None:
     assert diffed.code == 1 and '-  "replicas": 5,\n+  "replicas": 3,\n' in diffed.stdout
     refused = invoke("-C", str(ws), "render", "--all")
     assert refused.code == 1 and '"replicas": 5' in beta.read_text(encoding="utf-8")
+    assert "make it there and run nodegen render --target kubernetes;" in refused.stderr  # no nodes/kubernetes.yaml
+    assert "nodes/kubernetes.yaml" not in refused.stderr + checked.stderr
     assert invoke("-C", str(ws), "render", "--all", "--force").code == 0
     assert invoke("-C", str(ws), "check").code == 0
