@@ -14,6 +14,7 @@ from tests.conftest import ROOT, invoke
 from tests.test_output import edit
 
 pytestmark = pytest.mark.slow  # pre-commit builds a virtual environment with nodegen in it
+# build_templates.py: pyproject's build step (it compiles the templates).
 SHIPPED = [".pre-commit-hooks.yaml", "pyproject.toml", "README.md", "build_templates.py", "nodegen", "templates",
            "schema"]
 
@@ -32,7 +33,8 @@ def _hook_repo(tmp: Path) -> str:
     for name in SHIPPED:
         src = ROOT / name
         if src.is_dir():
-            shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "__jinjacache__")
+            shutil.copytree(src, repo / name, ignore=skip)
         else:
             shutil.copy(src, repo / name)
     git(repo, "init", "-q", "-b", "main")

@@ -7,6 +7,7 @@ across services or nodes live in `validate`; templates never see these, only `re
 from __future__ import annotations
 
 import os
+import re
 from typing import Annotated, Any, Literal
 
 # No third-party pydantic plugins run inside nodegen: looking for them scans the entry points of every
@@ -438,8 +439,9 @@ class Fleet(Strict):
     @classmethod
     def _node_root_of_the_project(cls, data: Any) -> Any:
         """standard.node_root defaults to /opt/<project>: no fleet's files land in another's folder."""
-        if not isinstance(data, dict) or not isinstance(data.get("project"), str):
-            return data
+        project = data.get("project") if isinstance(data, dict) else None
+        if not isinstance(project, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", project):
+            return data  # a bad project name is the name-format rule's to report, not node_root's
         std = data.get("standard", {})
         if not isinstance(std, dict) or "node_root" in std:
             return data

@@ -175,3 +175,14 @@ def test_target_versions_nginx_must_be_a_version(tmp_path: Path) -> None:
     check(tmp_path, f"{F}:23:26: error[schema] target_versions.nginx: string should match pattern "
           "'^[1-9]?[0-9]\\.[0-9]{1,3}(\\.[0-9]{1,3})?$'",
           fleet=FLEET + "target_versions: {nginx: 'latest; include /etc/passwd'}\n")
+
+
+def test_schema_node_root_defaults_to_the_project_s_folder(tmp_path: Path) -> None:
+    check(tmp_path)
+    fleet = load_fleet(Workspace(tmp_path))
+    assert fleet.manifests.fleet.standard.node_root == "/opt/demo"
+
+
+def test_schema_a_bad_project_name_is_reported_once(tmp_path: Path) -> None:
+    check(tmp_path, f"{F}:1:10: error[name-format] project 'demo app' must be lowercase ASCII letters and digits "
+          "(2-31)", fleet=sub(FLEET, "project: demo", "project: demo app"))
