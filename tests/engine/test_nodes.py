@@ -7,13 +7,17 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
+from nodegen.verify import compose_binary
 from nodegen.view.resolve import Svc
-from tests.engine.conftest import Node, view
+from tests.engine import images
+from tests.engine.conftest import Node, gateway_paths, view
 
 pytestmark = pytest.mark.engine
 
@@ -342,6 +346,218 @@ def test_every_container_runs_with_the_hardening_compose_declares(node: Node) ->
         assert host["NanoCpus"] == round(float(limits["cpus"]) * 1e9), name
         assert host["PidsLimit"] == int(limits["pids"]), name
         assert host["Memory"] > 0 and host["PidsLimit"] > 0, name
+# Each exporter's own word on its backend (its target being up says only that the exporter answers).
+# The NATS and nginx exporters are stand-ins reporting <kind>_up (docs/decisions.md, engine tests).
+LIVENESS = {"postgres-exporter": "pg_up", "redis-exporter": "redis_up", "nats-exporter": "nats_up",
+            "nginx-exporter": "nginx_up", "node-exporter": "node_exporter_build_info"}
+
+
+def _query(node: Node, address: str, expr: str) -> list[dict[str, Any]]:
+    (reply,) = node.probe([{"kind": "http", "url": f"http://{address}:9090/api/v1/query?query={quote(expr)}"}])
+    assert reply["status"] == 200, reply
+    result: list[dict[str, Any]] = _json(reply)["data"]["result"]
+    return result
+
+
+def _values(node: Node, address: str, expr: str) -> list[str]:
+    return [str(r["value"][1]) for r in _query(node, address, expr)]
+
+
+def _exporter_role(node: Node) -> None:
+    """The exporter's PostgreSQL role from .env, created as the operator does (GRANT pg_monitor) when the
+    initdb script has not: the exporter's login is .env's DATA_SOURCE_USER/PASS, never a manifest's."""
+    user, password = node.env["DATA_SOURCE_USER"], node.env["DATA_SOURCE_PASS"]
+    sql = (f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}') THEN "
+           f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'; END IF; END $$; GRANT pg_monitor TO \"{user}\"")
+    proc = node.compose("exec", "-T", "postgres", "psql", "-v", "ON_ERROR_STOP=1", "-U", "postgres",
+                        "-d", _postgres_db(node), "-c", sql)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_exporter_says_its_backend_is_reachable(node: Node) -> None:
+    if not view(node.name).runs_prometheus:
+        pytest.skip(f"{node.name} runs no Prometheus")
+    exporters = [s.name for s in view(node.name).services if s.name in LIVENESS]
+    assert exporters, f"{node.name} runs no exporter"
+    if "postgres-exporter" in exporters:
+        _exporter_role(node)
+    address = _address(node, "prometheus")
+    deadline = time.monotonic() + SCRAPE_WAIT
+    while True:
+        seen = {name: _values(node, address, f'{LIVENESS[name]}{{job="{name}"}}') for name in exporters}
+        bad = {name: values for name, values in seen.items() if values != ["1"]}
+        if not bad or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert not bad, f"exporters whose backend is not reachable (value of their liveness metric): {bad}"
+
+
+ENGINE_OVERRIDE = "docker-compose.engine.yml"
+
+
+def _probe_from_inside(node: Node) -> None:
+    """What the namespace lacks for the blackbox probes of this node's own routes: DNS of its domain (an alias
+    of the gateway on its network) and trust in the test's certificate (the blackbox exporter's CA bundle).
+    A test-only override file; the generated files stay as rendered."""
+    model = node.model()
+    gateway = view(node.name).gateway_service.name
+    network = next(iter(model["services"][gateway]["networks"]))
+    cert = gateway_paths(node.folder, model)["ssl_certificate"]
+    override = {"services": {
+        gateway: {"networks": {network: {"aliases": [view(node.name).domain]}}},
+        "blackbox-exporter": {"volumes": [{"type": "bind", "source": str(cert), "read_only": True,
+                                           "target": "/etc/ssl/certs/ca-certificates.crt"}]}}}
+    (node.folder / ENGINE_OVERRIDE).write_text(json.dumps(override), encoding="utf-8")
+    binary = compose_binary()
+    assert binary is not None
+    up = subprocess.run([binary, "-f", "docker-compose.all.yml", "-f", ENGINE_OVERRIDE, "--env-file", ".env",
+                         "up", "-d", "--no-deps", "--wait", gateway, "blackbox-exporter"], cwd=node.folder,
+                        env=node.engine.env, capture_output=True, text=True, timeout=300, check=False)
+    assert up.returncode == 0, up.stderr
+
+
+def test_blackbox_probes_of_the_nodes_public_routes_succeed(node: Node) -> None:
+    v = view(node.name)
+    if not (v.runs_prometheus and v.service("blackbox-exporter")):
+        pytest.skip(f"{node.name} runs no blackbox exporter")
+    _probe_from_inside(node)
+    public_routes = [f"https://{v.domain}/api/{s.route}/" for s in v.routed if public(s)]
+    assert public_routes, f"{node.name} has no public route"
+    address = _address(node, "prometheus")
+    deadline = time.monotonic() + SCRAPE_WAIT
+    while True:
+        probes = {r["metric"]["instance"]: str(r["value"][1]) for r in _query(
+            node, address, f'probe_success{{job=~"probe-routes|probe-gateways", node="{node.name}"}}')}
+        ours = {i: ok for i, ok in probes.items()
+                if i.startswith(tuple(public_routes)) or i == f"https://{v.domain}/health"}
+        if (ours and all(ok == "1" for ok in ours.values())) or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert len(ours) == len(public_routes) + 1, f"probes of {node.name}'s public routes and gateway: {probes}"
+    assert all(ok == "1" for ok in ours.values()), f"failed probes: {ours}"
+    expiry = _values(node, address, f'probe_ssl_earliest_cert_expiry{{job="probe-gateways", node="{node.name}"}}')
+    assert expiry and float(expiry[0]) > time.time(), expiry  # the certificate the gateway really serves
+
+
+def _shorten(folder: Path) -> None:
+    """The deployed copy waits seconds, not minutes: rules evaluated every 5s, PostgresDown `for: 10s`,
+    Alertmanager's group_wait 1s; scrapes every 30s with a 28s timeout. Only these numbers change; routes and
+    receivers do not."""
+    prom = folder / "infra" / "prometheus" / "prometheus.yml"
+    text = prom.read_text(encoding="utf-8")
+    assert "  scrape_interval: 15s\n  evaluation_interval: 15s\n" in text
+    # A scrape of postgres-exporter while PostgreSQL is down waits on its connection retries: a long timeout.
+    prom.write_text(text.replace("  scrape_interval: 15s\n  evaluation_interval: 15s\n",
+                                 "  scrape_interval: 30s\n  scrape_timeout: 28s\n  evaluation_interval: 5s\n"),
+                    encoding="utf-8")
+    rules = folder / "infra" / "prometheus" / "alerts.yml"
+    text = rules.read_text(encoding="utf-8")
+    block = re.compile(r"(- alert: PostgresDown\n\s+expr: [^\n]+\n\s+)for: \S+")
+    assert len(block.findall(text)) == 2, "PostgresDown: one rule for always-on and one for on-demand nodes"
+    rules.write_text(block.sub(r"\1for: 10s", text), encoding="utf-8")
+    manager = folder / "infra" / "alertmanager" / "alertmanager.yml"
+    text = manager.read_text(encoding="utf-8")
+    assert text.count("  group_wait: 30s\n") == 1
+    manager.write_text(text.replace("  group_wait: 30s\n", "  group_wait: 1s\n"), encoding="utf-8")
+
+
+RECEIVER = """
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        print("POST", self.path, body.replace("\\n", " "), flush=True)
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 8080), H).serve_forever()
+"""
+
+
+def _receiver(node: Node) -> str:
+    """A stub webhook receiver on the node's network (inside the namespace): it prints every POST."""
+    name = f"engine-receiver-{node.name}"
+    network = next(iter(next(c for c in node.containers() if c["Config"]["Labels"]["com.docker.compose.service"]
+                             == "alertmanager")["NetworkSettings"]["Networks"]))
+    node.docker("rm", "-f", name)
+    run = node.docker("run", "-d", "--name", name, "--network", network, "--user", "nobody", images.BASE,
+                      "python3", "-u", "-c", RECEIVER)
+    assert run.returncode == 0, run.stderr
+    return name
+
+
+def _alert_state(node: Node, address: str, alert: str) -> str | None:
+    (reply,) = node.probe([{"kind": "http", "url": f"http://{address}:9090/api/v1/alerts"}])
+    states = [a["state"] for a in _json(reply)["data"]["alerts"] if a["labels"]["alertname"] == alert
+              and a["labels"].get("node") == node.name]
+    return "firing" if "firing" in states else (states[0] if states else None)
+
+
+def test_stopped_postgres_pages_through_alertmanager(node: Node) -> None:
+    """PostgreSQL stops; PostgresDown goes pending, then firing, and Alertmanager posts it to the receiver
+    its route names (page for an always-on production node, notify for a dev one)."""
+    v = view(node.name)
+    if not (v.runs_prometheus and v.service("postgres-exporter") and v.service("alertmanager")):
+        pytest.skip(f"{node.name} runs no Prometheus, PostgreSQL exporter and Alertmanager together")
+    postgres = next(c["Name"].lstrip("/") for c in node.containers()
+                    if c["Config"]["Labels"]["com.docker.compose.service"] == "postgres")
+    receiver = _receiver(node)
+    expected = "notify" if v.role == "dev" or v.uptime == "on-demand" else "page"
+    try:
+        _shorten(node.folder)
+        for var, path in (("ALERTMANAGER_PAGE_WEBHOOK_URL", "page"), ("ALERTMANAGER_NOTIFY_WEBHOOK_URL", "notify")):
+            node.env[var] = f"http://{receiver}:8080/{path}"
+        (node.folder / ".env").write_text("".join(f"{k}={v}\n" for k, v in node.env.items()), encoding="utf-8")
+        # A changed .env reaches Alertmanager's secret files only in a new container; Prometheus re-reads on HUP.
+        up = node.compose("up", "-d", "--no-deps", "--force-recreate", "--wait", "alertmanager")
+        assert up.returncode == 0, up.stderr
+        hup = node.compose("kill", "-s", "HUP", "prometheus")
+        assert hup.returncode == 0, hup.stderr
+        address = _address(node, "prometheus")
+        _wait(lambda: _values(node, address, 'pg_up{job="postgres-exporter"}') == ["1"], "pg_up 1 before the stop")
+        # PostgreSQL's container alone stops, as in a crash: `compose stop postgres` would stop the exporter
+        # that depends on it too, and an exporter that is gone reports no pg_up at all (ServiceDown instead).
+        stop = node.docker("stop", postgres)
+        assert stop.returncode == 0, stop.stderr
+        states: list[str | None] = []
+        deadline = time.monotonic() + ALERT_WAIT
+        while (state := _alert_state(node, address, "PostgresDown")) != "firing":
+            states.append(state)
+            assert time.monotonic() < deadline, (
+                f"PostgresDown not firing after {ALERT_WAIT:.0f}s: states {states}, "
+                f"pg_up {_values(node, address, 'pg_up')}, exporter up {_values(node, address, EXPORTER_UP)}, "
+                f"scrape error {_scrape_error(node, address)}")
+            time.sleep(3)
+        assert "pending" in states, f"PostgresDown went firing without being pending first: {states}"
+        posts: list[str] = []
+        _wait(lambda: _posted(node, receiver, posts), "a PostgresDown notification at the receiver")
+        line = posts[0]
+        assert line.startswith(f"POST /{expected} "), line
+        assert "[FIRING] PostgresDown on " + node.name in line and "runbooks/PostgresDown.md" in line, line
+    finally:
+        node.docker("rm", "-f", receiver)
+        node.docker("start", postgres)
+
+
+def _scrape_error(node: Node, address: str) -> str:
+    (reply,) = node.probe([{"kind": "http", "url": f"http://{address}:9090/api/v1/targets"}])
+    return next((f"{t.get('lastError')} ({t.get('lastScrapeDuration')}s)" for t in _json(reply)["data"]["activeTargets"]
+                 if t["labels"]["job"] == "postgres-exporter"), "no such target")
+
+
+def _posted(node: Node, receiver: str, posts: list[str]) -> bool:
+    posts[:] = [line for line in node.docker("logs", receiver).stdout.splitlines() if "PostgresDown" in line]
+    return bool(posts)
+
+
+ALERT_WAIT = 240.0
+EXPORTER_UP = 'up{job="postgres-exporter"}'
+
+
+def _wait(ready: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + ALERT_WAIT
+    while not ready():
+        assert time.monotonic() < deadline, f"gave up waiting {ALERT_WAIT:.0f}s for {what}"
+        time.sleep(3)
 
 
 def test_health_check_script_fails_on_a_stopped_service(node: Node) -> None:
