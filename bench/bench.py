@@ -155,6 +155,14 @@ def targets(results: dict[str, object]) -> dict[str, str]:
     return out
 
 
+def compile_nodegen() -> None:
+    """nodegen's modules compiled to bytecode, as `pip install` leaves a regular install; an editable one
+    leaves it to the first import, which PYTHONDONTWRITEBYTECODE forbids (every run would compile them)."""
+    import compileall
+
+    compileall.compile_dir(ROOT / "nodegen", quiet=1)
+
+
 def nodegen(*args: str) -> list[str]:
     return [sys.executable, "-m", "nodegen", *args]
 
@@ -173,6 +181,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
                    f"{platform.python_version()}, {platform.platform()}",
     }
+    compile_nodegen()
     binary = compose_binary()
     results.update(side_by_side(args.repeat, binary, args.kapitan, args.kapitan_fleet))
     if not args.targets_only:
