@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import tomllib
@@ -70,3 +71,21 @@ def test_a_built_package_carries_the_shipped_manifest_as_the_daarion_preset(tmp_
     assert made.stderr.startswith(str(lib)), made.stderr
     fleet = (ws / "nodes" / "fleet.yaml").read_text(encoding="utf-8")
     assert "project: acme" in fleet and "\n  gateway-nginx:\n" in fleet
+
+
+def test_a_wheel_carries_every_template_compiled(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    for rel in ("pyproject.toml", "build_templates.py", "MANIFEST.in", "README.md", "nodes/fleet.yaml"):
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / rel, source / rel)
+    ignore = shutil.ignore_patterns("__pycache__", "__jinjacache__")
+    for rel in ("nodegen", "templates"):
+        shutil.copytree(ROOT / rel, source / rel, symlinks=True, ignore=ignore)
+    out = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)],
+                   check=True, capture_output=True)
+    (wheel,) = out.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    compiled = [n for n in names if n.startswith("nodegen/templates/__jinjacache__/") and n.endswith(".cache")]
+    assert len(compiled) == len(list((ROOT / "templates").glob("*.j2")))
+    assert "build_templates.py" not in names  # the install step is not part of the installed package

@@ -14,9 +14,9 @@ from tests.conftest import ROOT, invoke
 from tests.test_output import edit
 
 pytestmark = pytest.mark.slow  # pre-commit builds a virtual environment with nodegen in it
-# build_templates.py: pyproject's build step (it compiles the templates).
-SHIPPED = [".pre-commit-hooks.yaml", "pyproject.toml", "README.md", "build_templates.py", "nodegen", "templates",
-           "schema"]
+# build_templates.py: pyproject's build step (it compiles the templates); MANIFEST.in brings it into an sdist.
+SHIPPED = [".pre-commit-hooks.yaml", "pyproject.toml", "README.md", "build_templates.py", "MANIFEST.in", "nodegen",
+           "templates", "schema"]
 
 
 def git(cwd: Path, *args: str) -> str:
