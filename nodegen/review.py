@@ -72,13 +72,32 @@ def fleet_at(ws: Workspace, ref: str, scratch: Path) -> Fleet:
     # Run in the workspace, git archive takes paths, and writes them, relative to it.
     data = _git(ws, "archive", "--format=tar", ref, "--", "nodes")
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(scratch, filter="data")
+        _extract(tar, scratch)
     base = Workspace(scratch.resolve())
     try:
         return load_fleet(base)
     except ProblemsFound as exc:
         raise NodegenError(f"the manifests at {ref} do not validate ({len(exc.problems)} problem(s)); "
                            f"nothing to compare") from None
+
+
+def _extract(tar: tarfile.TarFile, scratch: Path) -> None:
+    """Only the archive's folders and regular files, each under scratch (links and devices are left out).
+
+    Python before 3.11.4 (Debian 12's 3.11.2) has no extraction filters, so the check is done here.
+    """
+    root = scratch.resolve()
+    for member in tar.getmembers():
+        target = (root / member.name).resolve()
+        if not target.is_relative_to(root) or not (member.isdir() or member.isfile()):
+            continue
+        if member.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = tar.extractfile(member)
+        if source is not None:
+            target.write_bytes(source.read())
 
 
 def rendered(fleet: Fleet) -> Files:

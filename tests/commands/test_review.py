@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
 
+from nodegen.review import _extract
 from tests.conftest import ROOT, Run, invoke
 from tests.test_output import edit
 
@@ -92,3 +95,27 @@ def test_an_unknown_revision_is_a_usage_error(history: Path) -> None:
     result = invoke("-C", str(history), "diff", "--base", "no-such-ref")
     assert result.code == 2
     assert result.stderr.startswith("nodegen: git archive")
+
+
+def test_the_base_side_extracts_only_folders_and_files_inside_the_scratch_folder(tmp_path: Path) -> None:
+    """The archive of REF is unpacked without tarfile's filters (Python < 3.11.4 has none): a link, or a name
+    that climbs out of the scratch folder, is never written."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        for name, kind in (("nodes", tarfile.DIRTYPE), ("nodes/fleet.yaml", tarfile.REGTYPE),
+                           ("../escaped.yaml", tarfile.REGTYPE), ("nodes/link.yaml", tarfile.SYMTYPE)):
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            body = b"project: x\n" if kind == tarfile.REGTYPE else b""
+            info.size = len(body)
+            if kind == tarfile.SYMTYPE:
+                info.linkname = "/etc/passwd"
+            tar.addfile(info, io.BytesIO(body) if body else None)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    data.seek(0)
+    with tarfile.open(fileobj=data) as tar:
+        _extract(tar, scratch)
+    assert (scratch / "nodes" / "fleet.yaml").read_bytes() == b"project: x\n"
+    assert not (tmp_path / "escaped.yaml").exists()
+    assert not (scratch / "nodes" / "link.yaml").exists() and not (scratch / "nodes" / "link.yaml").is_symlink()
