@@ -92,12 +92,15 @@ def test_init_script_grants_each_role_its_schema_or_pg_monitor_only(node: str) -
     assert script.index("REVOKE CREATE ON SCHEMA public FROM PUBLIC;") < first_role
     for role in v.pg_roles:
         sql = _statements(script, role)
-        assert f'CREATE ROLE "{role.name}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :\'password\';' in sql
+        # Created when missing; the password (and the rights) set on every run, so a rotated one applies.
+        assert (f"SELECT 'CREATE ROLE \"{role.name}\"' WHERE NOT EXISTS "
+                f"(SELECT FROM pg_roles WHERE rolname = '{role.name}')\n\\gexec\n") in sql
+        assert f'ALTER ROLE "{role.name}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :\'password\';' in sql
         assert f'GRANT CONNECT ON DATABASE "{v.pg_database}" TO "{role.name}";' in sql
         if role.rights == "monitor":
             assert f'GRANT pg_monitor TO "{role.name}";' in sql and "SCHEMA" not in sql
         else:
-            assert f'CREATE SCHEMA "{role.name}" AUTHORIZATION "{role.name}";' in sql
+            assert f'CREATE SCHEMA IF NOT EXISTS "{role.name}" AUTHORIZATION "{role.name}";' in sql
             assert f'SET search_path = "{role.name}";' in sql and "pg_monitor" not in sql
     # No password is in the script: each comes from postgres' environment.
     assert not re.search(r"PASSWORD '", script)
@@ -106,6 +109,11 @@ def test_init_script_grants_each_role_its_schema_or_pg_monitor_only(node: str) -
 def test_synapse_database_is_closed_to_other_roles() -> None:
     script = (OUTPUT / "node3" / INITDB).read_text(encoding="utf-8")
     assert 'REVOKE ALL ON DATABASE "synapse" FROM PUBLIC;' in script
+    # CREATE DATABASE cannot run in a transaction or a DO block: \gexec runs it only when it is missing.
+    assert ("SELECT 'CREATE DATABASE \"synapse\" OWNER \"synapse\" ENCODING ''UTF8'' LC_COLLATE ''C'' "
+            "LC_CTYPE ''C'' TEMPLATE template0'\nWHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'synapse')"
+            "\n\\gexec\n") in script
+    assert "DO $$" not in script and not re.search(r"^CREATE (ROLE|DATABASE|SCHEMA \"[a-z_]+\" )", script, re.M)
 
 
 def test_compose_fills_in_each_url_from_the_role_password(tmp_path: Path) -> None:
