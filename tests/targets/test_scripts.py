@@ -931,6 +931,13 @@ def test_switch_over_stops_the_old_stack_in_order_and_adopts_its_data(tmp_path: 
     # The new stack is deployed under the switch-over's lock: a first release.
     assert "step 10/10 (monitor)" in proc.stderr
     assert release(n, current(n))["status"] == "deployed"
+    # The adopted data directory is not empty, so the image runs no init script: the deploy runs the roles
+    # script after the database has its new name and before any other service starts.
+    rename = next(i for i, c in enumerate(calls) if "-v from=daarion -v to=daarion_memory" in c)
+    roles = next(i for i, c in enumerate(calls)
+                 if c.endswith("exec -T postgres sh /docker-entrypoint-initdb.d/10-databases.sh"))
+    everything = next(i for i, c in enumerate(calls) if c.endswith("up -d --remove-orphans"))
+    assert rename < roles < everything, calls
 
 
 def test_switch_over_refuses_foreign_containers(tmp_path: Path) -> None:
