@@ -15,6 +15,9 @@ apt_packages=(nginx prometheus prometheus-alertmanager prometheus-blackbox-expor
               util-linux python3-venv)
 # The engine tests (tests/engine): a Docker daemon of their own, debootstrap for the stand-in images' root fs.
 apt_packages+=(docker.io debootstrap)
+# The roles script run twice against a throwaway cluster (tests/targets/test_postgres.py); the package's
+# own cluster is not started (policy-rc.d on such machines, and the test uses its own data directory).
+apt_packages+=(postgresql-15)
 missing=()
 command -v nginx >/dev/null || missing+=(nginx)
 command -v promtool >/dev/null || missing+=(prometheus)
@@ -26,6 +29,7 @@ command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
+[ -x /usr/lib/postgresql/15/bin/pg_ctl ] || missing+=(postgresql-15)
 [ -n "${VIRTUAL_ENV:-}" ] || [ -x .venv/bin/python ] || python3 -c 'import ensurepip, venv' 2>/dev/null \
     || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,6 +1,8 @@
-"""The postgres init script: who may connect to what, the services' own roles and the extra databases.
+"""The postgres roles script: who may connect to what, the services' own roles and the extra databases.
 
-The postgres image runs it once, on an empty data directory (`/docker-entrypoint-initdb.d`). Each service
+The postgres image runs it on an empty data directory (`/docker-entrypoint-initdb.d`), and deploy.sh runs
+it again on every deploy (an adopted data directory, a service added later): every statement is idempotent
+and sets the passwords from the environment, so a rotated one applies. Each service
 whose env says `postgres:` gets its own role (its own schema, or pg_monitor for an exporter); Synapse gets
 its own database with C collation. Passwords come from .env through postgres' environment.
 """
@@ -13,6 +15,7 @@ from nodegen.view.resolve import NodeView
 
 INITDB_DIR = "infra/postgres/initdb/"
 INITDB = INITDB_DIR + "10-databases.sh"
+CONTAINER_DIR = "/docker-entrypoint-initdb.d"  # where the postgres image reads INITDB_DIR
 
 
 def needed(view: NodeView) -> bool:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from nodegen.standard import ALERTMANAGER
 from nodegen.targets.nginx import CONTAINER_DIR
+from nodegen.targets.postgres import CONTAINER_DIR as INITDB_CONTAINER_DIR
+from nodegen.targets.postgres import INITDB, needed
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView, Svc
 
@@ -98,6 +100,9 @@ def _context(view: NodeView) -> dict[str, object]:
         "width": max(len("SERVICE"), *(len(p.service) for p in probes)) + 1,
         "check_width": max(len("CHECK"), *(len(p.check) for p in probes)) + 1,
         "db": db,
+        # The roles/schemas/databases script, as postgres' container sees it: deploy.sh runs it on every deploy.
+        "initdb": (INITDB_CONTAINER_DIR + "/" + INITDB.rsplit("/", 1)[1]
+                   if db is not None and needed(view) else None),
         "images": built_images(view),
         "all_images": all_images(view),
         "prometheus": view.service("prometheus"),

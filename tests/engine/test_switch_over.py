@@ -21,6 +21,7 @@ import yaml
 
 from nodegen.verify import compose_binary
 from tests.conftest import FIXTURES, ROOT, invoke
+from tests.engine.conftest import view
 from tests.engine.daemon import Engine
 from tests.engine.operator import DEPLOY_TIMEOUT, Operated, log_of, node_root
 
@@ -167,3 +168,43 @@ def test_switch_over_keeps_the_old_stack_s_data_and_stops_it_in_order(
     assert node.record(node.current(), "status") == "deployed"
     health = node.script("health-check.sh", timeout=300)
     assert health.returncode == 0, log_of(health)
+
+
+def _psql_as(node: Operated, role: str, password: str, sql: str) -> subprocess.CompletedProcess[str]:
+    """psql in the postgres container as `role`, over TCP with its password, as a service connects: to the
+    container's network address (`postgres`), since the image trusts 127.0.0.1 without a password."""
+    return node.compose("exec", "-T", "-e", f"PGPASSWORD={password}", "postgres", "psql", "-v", "ON_ERROR_STOP=1",
+                        "--no-psqlrc", "-h", "postgres", "-U", role, "-d", "daarion_memory", "-tAc", sql)
+
+
+def test_after_switch_over_each_service_role_logs_in_to_its_schema(switched: tuple[Operated, OldStack]) -> None:
+    """The adopted data directory was not empty, so the postgres image ran no initdb script: deploy.sh ran it."""
+    node, _ = switched
+    roles = view("node1").pg_roles
+    owners = [r for r in roles if r.rights == "schema"]
+    assert owners and any(r.rights == "monitor" for r in roles)
+    for role in owners:
+        who = _psql_as(node, role.name, node.env[role.password_env],
+                       "CREATE TABLE engine_adopted (id int); SELECT current_user || ':' || current_schema()")
+        assert who.returncode == 0, who.stderr
+        assert who.stdout.strip().splitlines()[-1] == f"{role.name}:{role.name}", who.stdout
+    for role in (r for r in roles if r.rights == "monitor"):
+        monitor = _psql_as(node, role.name, node.env[role.password_env],
+                           f"SELECT pg_has_role('{role.name}', 'pg_monitor', 'member'), "
+                           f"(SELECT rolsuper FROM pg_roles WHERE rolname = '{role.name}')")
+        assert monitor.returncode == 0, monitor.stderr
+        assert monitor.stdout.strip() == "t|f", monitor.stdout
+
+
+def test_the_roles_script_runs_again_and_applies_a_rotated_password(switched: tuple[Operated, OldStack]) -> None:
+    node, _ = switched
+    role = next(r for r in view("node1").pg_roles if r.rights == "schema")
+    script = "/docker-entrypoint-initdb.d/10-databases.sh"
+    again = node.compose("exec", "-T", "-e", f"{role.password_env}=rotated-pw-1", "postgres", "sh", script)
+    assert again.returncode == 0, again.stderr
+    assert _psql_as(node, role.name, "rotated-pw-1", "SELECT 1").returncode == 0
+    assert _psql_as(node, role.name, node.env[role.password_env], "SELECT 1").returncode != 0
+    back = node.compose("exec", "-T", "postgres", "sh", script)  # and once more, with .env's
+    assert back.returncode == 0, back.stderr
+    kept = _psql_as(node, role.name, node.env[role.password_env], "SELECT count(*) FROM engine_adopted")
+    assert kept.returncode == 0 and kept.stdout.strip() == "0", kept.stdout + kept.stderr  # the schema kept its table

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +95,15 @@ def test_init_script_grants_each_role_its_schema_or_pg_monitor_only(node: str) -
     assert script.index("REVOKE CREATE ON SCHEMA public FROM PUBLIC;") < first_role
     for role in v.pg_roles:
         sql = _statements(script, role)
-        assert f'CREATE ROLE "{role.name}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :\'password\';' in sql
+        # Created when missing; the password (and the rights) set on every run, so a rotated one applies.
+        assert (f"SELECT 'CREATE ROLE \"{role.name}\"' WHERE NOT EXISTS "
+                f"(SELECT FROM pg_roles WHERE rolname = '{role.name}')\n\\gexec\n") in sql
+        assert f'ALTER ROLE "{role.name}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :\'password\';' in sql
         assert f'GRANT CONNECT ON DATABASE "{v.pg_database}" TO "{role.name}";' in sql
         if role.rights == "monitor":
             assert f'GRANT pg_monitor TO "{role.name}";' in sql and "SCHEMA" not in sql
         else:
-            assert f'CREATE SCHEMA "{role.name}" AUTHORIZATION "{role.name}";' in sql
+            assert f'CREATE SCHEMA IF NOT EXISTS "{role.name}" AUTHORIZATION "{role.name}";' in sql
             assert f'SET search_path = "{role.name}";' in sql and "pg_monitor" not in sql
     # No password is in the script: each comes from postgres' environment.
     assert not re.search(r"PASSWORD '", script)
@@ -106,6 +112,11 @@ def test_init_script_grants_each_role_its_schema_or_pg_monitor_only(node: str) -
 def test_synapse_database_is_closed_to_other_roles() -> None:
     script = (OUTPUT / "node3" / INITDB).read_text(encoding="utf-8")
     assert 'REVOKE ALL ON DATABASE "synapse" FROM PUBLIC;' in script
+    # CREATE DATABASE cannot run in a transaction or a DO block: \gexec runs it only when it is missing.
+    assert ("SELECT 'CREATE DATABASE \"synapse\" OWNER \"synapse\" ENCODING ''UTF8'' LC_COLLATE ''C'' "
+            "LC_CTYPE ''C'' TEMPLATE template0'\nWHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'synapse')"
+            "\n\\gexec\n") in script
+    assert "DO $$" not in script and not re.search(r"^CREATE (ROLE|DATABASE|SCHEMA \"[a-z_]+\" )", script, re.M)
 
 
 def test_compose_fills_in_each_url_from_the_role_password(tmp_path: Path) -> None:
@@ -125,3 +136,77 @@ def test_compose_fills_in_each_url_from_the_role_password(tmp_path: Path) -> Non
         "postgresql://agents_service:pw-AGENTS_SERVICE_DB_PASSWORD@postgres:5432/daarion_memory")
     assert services["postgres-exporter"]["environment"]["DATA_SOURCE_PASS"] == "pw-POSTGRES_EXPORTER_DB_PASSWORD"
     assert services["postgres"]["environment"]["AGENTS_SERVICE_DB_PASSWORD"] == "pw-AGENTS_SERVICE_DB_PASSWORD"
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, the tests run it as the package's `postgres` user."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture
+def cluster() -> Iterator[Path]:
+    """A throwaway PostgreSQL 15 on a Unix socket only (no TCP): the superuser trusted, every other role by
+    password, as the image's local connections and the services' logins are. Stopped and removed after."""
+    require_tool("PostgreSQL 15 (apt-get install postgresql-15)", (PG_BIN / "pg_ctl").exists())
+    folder = Path(tempfile.mkdtemp(prefix="nodegen-pg-"))
+    try:
+        if os.geteuid() == 0:
+            shutil.chown(folder, "postgres", "postgres")
+        data = folder / "data"
+        subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8",
+                                     "--locale=C.UTF-8", "--no-sync", "--auth-local=trust"]),
+                       check=True, capture_output=True, timeout=120)
+        (data / "pg_hba.conf").write_text("local all postgres trust\nlocal all all scram-sha-256\n", encoding="utf-8")
+        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w",
+                                     "-t", "60", "-o", f"-c listen_addresses='' -k {folder}", "start"]),
+                       check=True, capture_output=True, timeout=120)
+        try:
+            yield folder
+        finally:
+            subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+                           capture_output=True, timeout=120, check=False)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _psql(socket: Path, sql: str, user: str = "postgres", db: str = "postgres",
+          password: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PGHOST": str(socket), "PGPASSWORD": password}
+    return subprocess.run(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db, "-tAc", sql], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_roles_script_runs_twice_and_applies_rotated_passwords(cluster: Path, tmp_path: Path) -> None:
+    """deploy.sh runs the script on every deploy: a second run changes nothing but the passwords."""
+    v = view("node3")
+    assert _psql(cluster, f'CREATE DATABASE "{v.pg_database}"').returncode == 0
+    script = tmp_path / "10-databases.sh"
+    shutil.copy(OUTPUT / "node3" / INITDB, script)
+    script.chmod(0o644)
+    names = [r.password_env for r in v.pg_roles] + ["SYNAPSE_DB_PASSWORD"]
+    base = {**os.environ, "PGHOST": str(cluster), "POSTGRES_USER": "postgres", "POSTGRES_DB": v.pg_database}
+    for generation in ("first", "second"):
+        env = {**base, **{name: f"{generation}-{name.lower()}" for name in names}}
+        run = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert run.returncode == 0, (generation, run.stderr)
+    owner = next(r for r in v.pg_roles if r.rights == "schema")
+    for role, env_name, db in ((owner.name, owner.password_env, v.pg_database),
+                               ("synapse", "SYNAPSE_DB_PASSWORD", "synapse")):
+        assert _psql(cluster, "SELECT 1", role, db, f"second-{env_name.lower()}").returncode == 0, role
+        old = _psql(cluster, "SELECT 1", role, db, f"first-{env_name.lower()}")
+        assert old.returncode != 0 and "password authentication failed" in old.stderr, role
+    synapse = _psql(cluster, "SELECT datcollate || ',' || datctype || ',' || pg_get_userbyid(datdba) "
+                             "FROM pg_database WHERE datname = 'synapse'")
+    assert synapse.stdout.strip() == "C,C,synapse"
+    roles = _psql(cluster, "SELECT string_agg(rolname || ':' || rolsuper || ':' || "
+                           "pg_has_role(rolname, 'pg_monitor', 'member'), ',' ORDER BY rolname) FROM pg_roles "
+                           "WHERE rolname !~ '^pg_' AND rolname <> 'postgres'")
+    assert roles.stdout.strip() == ",".join(
+        f"{name}:false:{'true' if mon else 'false'}" for name, mon in sorted(
+            [(r.name, r.rights == "monitor") for r in v.pg_roles] + [("synapse", False)]))
+    schemas = _psql(cluster, "SELECT string_agg(nspname || ':' || pg_get_userbyid(nspowner), ',' ORDER BY nspname) "
+                             "FROM pg_namespace WHERE nspname !~ '^(pg_|information_schema|public)'", db=v.pg_database)
+    assert schemas.stdout.strip() == ",".join(sorted(f"{r.name}:{r.name}" for r in v.pg_roles if r.rights == "schema"))

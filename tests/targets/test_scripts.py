@@ -441,6 +441,33 @@ def test_deploy_runs_every_step(node: Callable[[str], Node], tmp_path: Path) -> 
     assert (cron / "daarion-certs").read_bytes() == (n.root / "scripts" / "certs.cron").read_bytes()
 
 
+def test_deploy_applies_the_roles_to_a_running_postgres_before_the_rest_starts(node: Callable[[str], Node]) -> None:
+    """The initdb script runs only on an empty data directory: deploy.sh runs it again (an adopted volume, a
+    service added later), with postgres up and healthy first and before any other service starts."""
+    n = node("node3")
+    deployable(n)
+    secret = "s3cret-synapse-pw"
+    proc = n.run("deploy.sh", "--insecure", SYNAPSE_DB_PASSWORD=secret)
+    assert proc.returncode == 0, proc.stderr
+    calls = n.log()
+    order = [next(i for i, c in enumerate(calls) if c.endswith(want)) for want in (
+        "up -d --wait postgres", "exec -T postgres sh /docker-entrypoint-initdb.d/10-databases.sh",
+        "exec -i daarion-postgres psql -X -q -v ON_ERROR_STOP=1 -U postgres -d daarion_memory -c "
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, file text NOT NULL, "
+        "applied_at timestamptz NOT NULL DEFAULT now())",
+        "build", "up -d --remove-orphans")]
+    assert order == sorted(order), calls
+    assert sum(c.endswith("10-databases.sh") for c in calls) == 1
+    # The passwords stay in postgres' environment: none is on a command line.
+    assert not any(secret in c for c in calls)
+    assert "roles, schemas and databases: /docker-entrypoint-initdb.d/10-databases.sh applied" in proc.stderr
+
+
+def test_deploy_runs_the_roles_script_exactly_where_one_is_rendered() -> None:
+    assert all(("10-databases.sh" in (OUTPUT / name / "scripts" / "deploy.sh").read_text(encoding="utf-8"))
+               == (OUTPUT / name / "infra" / "postgres" / "initdb" / "10-databases.sh").exists() for name in NODES)
+
+
 def test_a_node_without_postgres_gets_no_backup(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     shutil.copytree(ROOT / "tests" / "fixtures" / "fleets" / "monitoring", ws)
@@ -904,6 +931,13 @@ def test_switch_over_stops_the_old_stack_in_order_and_adopts_its_data(tmp_path: 
     # The new stack is deployed under the switch-over's lock: a first release.
     assert "step 10/10 (monitor)" in proc.stderr
     assert release(n, current(n))["status"] == "deployed"
+    # The adopted data directory is not empty, so the image runs no init script: the deploy runs the roles
+    # script after the database has its new name and before any other service starts.
+    rename = next(i for i, c in enumerate(calls) if "-v from=daarion -v to=daarion_memory" in c)
+    roles = next(i for i, c in enumerate(calls)
+                 if c.endswith("exec -T postgres sh /docker-entrypoint-initdb.d/10-databases.sh"))
+    everything = next(i for i, c in enumerate(calls) if c.endswith("up -d --remove-orphans"))
+    assert rename < roles < everything, calls
 
 
 def test_switch_over_refuses_foreign_containers(tmp_path: Path) -> None:

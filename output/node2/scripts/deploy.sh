@@ -15,7 +15,8 @@ Deploys НОДА2 (node2, dev) from its node root, which holds the tree nodegen 
   2. env check     .env sets every variable .env.example marks CHANGE_ME; no CHANGE_ME left
   3. validate      docker compose config -q; a bootstrap certificate if none; nginx -t
   4. backup        scripts/backup-db.sh --no-prune --no-ship (the pre-deploy backup)
-  5. migrations    migrations/NNN_*.sql not applied yet, in order, recorded in schema_migrations
+  5. migrations    PostgreSQL first, healthy; its roles, schemas, databases (the initdb script, again);
+                   then migrations/NNN_*.sql not applied yet, in order, recorded in schema_migrations
   6. build         docker compose build
   7. start         docker compose up -d --remove-orphans; reload nginx; record the images
   8. health checks scripts/health-check.sh until every service is healthy (HEALTH_WAIT)
@@ -362,6 +363,11 @@ migrate() {
     local file base version applied count=0 done_list=""
     STARTED=1  # postgres may be started or recreated here
     compose up -d --wait postgres
+    # The postgres image ran this only when its data directory was empty: run again (each statement is
+    # idempotent), an adopted data directory or a service added since gets its role, a rotated password
+    # applies. The passwords are in postgres' own environment (.env), never on a command line.
+    compose exec -T postgres sh '/docker-entrypoint-initdb.d/10-databases.sh'
+    log "  roles, schemas and databases: /docker-entrypoint-initdb.d/10-databases.sh applied"
     psql_exec -c "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, file text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
     applied=$(psql_exec -At -c "SELECT version FROM schema_migrations")
     for file in "$ROOT"/migrations/[0-9][0-9][0-9]_*.sql; do
