@@ -16,7 +16,7 @@ apt_packages=(nginx prometheus prometheus-alertmanager prometheus-blackbox-expor
 # The engine tests (tests/engine): a Docker daemon of their own, debootstrap for the stand-in images' root fs.
 apt_packages+=(docker.io debootstrap)
 # The roles script run twice against a throwaway cluster (tests/targets/test_postgres.py); the package's
-# own cluster is not started (policy-rc.d on such machines, and the test uses its own data directory).
+# own cluster is stopped below if the install started it (the test uses its own data directory).
 apt_packages+=(postgresql-15)
 missing=()
 command -v nginx >/dev/null || missing+=(nginx)
@@ -50,7 +50,7 @@ if [ ${#missing[@]} -gt 0 ]; then
         DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
             "${apt_packages[@]}" >/dev/null
         # The packages' own services are not wanted: tests start their own servers on 127.0.0.1.
-        for svc in nginx prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter; do
+        for svc in nginx prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter postgresql; do
             "${sudo[@]}" service "$svc" stop >/dev/null 2>&1 || true
         done
     fi
