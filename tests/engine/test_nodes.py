@@ -218,9 +218,10 @@ def test_rate_limit_answers_429_after_the_burst(node: Node) -> None:
 
 
 def _psql_as(node: Node, role: str, password: str, database: str, sql: str) -> subprocess.CompletedProcess[str]:
-    """psql inside the postgres container as `role`, over TCP (password authentication, as a service connects)."""
+    """psql inside the postgres container as `role`, over the network by its service name (password
+    authentication, as a service connects: the image trusts only local and 127.0.0.1 connections)."""
     return node.compose("exec", "-T", "-e", f"PGPASSWORD={password}", "postgres", "psql", "-v", "ON_ERROR_STOP=1",
-                        "--no-psqlrc", "-h", "127.0.0.1", "-U", role, "-d", database, "-tAc", sql)
+                        "--no-psqlrc", "-h", "postgres", "-U", role, "-d", database, "-tAc", sql)
 
 
 def _container(node: Node, service: str) -> dict[str, Any]:
@@ -363,24 +364,11 @@ def _values(node: Node, address: str, expr: str) -> list[str]:
     return [str(r["value"][1]) for r in _query(node, address, expr)]
 
 
-def _exporter_role(node: Node) -> None:
-    """The exporter's PostgreSQL role from .env, created as the operator does (GRANT pg_monitor) when the
-    initdb script has not: the exporter's login is .env's DATA_SOURCE_USER/PASS, never a manifest's."""
-    user, password = node.env["DATA_SOURCE_USER"], node.env["DATA_SOURCE_PASS"]
-    sql = (f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}') THEN "
-           f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'; END IF; END $$; GRANT pg_monitor TO \"{user}\"")
-    proc = node.compose("exec", "-T", "postgres", "psql", "-v", "ON_ERROR_STOP=1", "-U", "postgres",
-                        "-d", _postgres_db(node), "-c", sql)
-    assert proc.returncode == 0, proc.stderr
-
-
 def test_every_exporter_says_its_backend_is_reachable(node: Node) -> None:
     if not view(node.name).runs_prometheus:
         pytest.skip(f"{node.name} runs no Prometheus")
     exporters = [s.name for s in view(node.name).services if s.name in LIVENESS]
     assert exporters, f"{node.name} runs no exporter"
-    if "postgres-exporter" in exporters:
-        _exporter_role(node)
     address = _address(node, "prometheus")
     deadline = time.monotonic() + SCRAPE_WAIT
     while True:
