@@ -85,7 +85,7 @@ psql_exec() {
 
 running() {
     local state
-    state=$("${DOCKER[@]}" inspect --format '{{.State.Running}}' "$1" 2>/dev/null) || return 1
+    state=$("${DOCKER[@]}" container inspect --format '{{.State.Running}}' "$1" 2>/dev/null) || return 1
     [[ $state == true ]]
 }
 
@@ -252,8 +252,8 @@ old_containers() {
 # (data), stopped last.
 stop_rank() {
     local ports volumes
-    ports=$("${DOCKER[@]}" inspect --format '{{json .HostConfig.PortBindings}}' "$1")
-    volumes=$("${DOCKER[@]}" inspect --format '{{range .Mounts}}{{if eq .Type "volume"}}v{{end}}{{end}}' "$1")
+    ports=$("${DOCKER[@]}" container inspect --format '{{json .HostConfig.PortBindings}}' "$1")
+    volumes=$("${DOCKER[@]}" container inspect --format '{{range .Mounts}}{{if eq .Type "volume"}}v{{end}}{{end}}' "$1")
     if [[ $ports == *'"80/tcp"'* || $ports == *'"443/tcp"'* ]]; then
         echo 0
     elif [[ -n $volumes ]]; then
@@ -273,7 +273,7 @@ check() {
         fi
     done
     old_services=$(while IFS= read -r name; do
-        "${DOCKER[@]}" inspect --format '{{index .Config.Labels "com.docker.compose.service"}}' "$name"
+        "${DOCKER[@]}" container inspect --format '{{index .Config.Labels "com.docker.compose.service"}}' "$name"
     done < <(old_containers))
     for i in "${!DATA_VOLUMES[@]}"; do
         volume=${DATA_VOLUMES[$i]}
@@ -289,8 +289,8 @@ check() {
         fi
     done
     for name in "${CONTAINERS[@]}"; do
-        if "${DOCKER[@]}" inspect "$name" >/dev/null 2>&1; then
-            owner=$("${DOCKER[@]}" inspect --format '{{index .Config.Labels "com.docker.compose.project"}}' "$name")
+        if "${DOCKER[@]}" container inspect "$name" >/dev/null 2>&1; then
+            owner=$("${DOCKER[@]}" container inspect --format '{{index .Config.Labels "com.docker.compose.project"}}' "$name")
             if [[ $owner != "$OLD" && $owner != 'daarion' ]]; then
                 log "  container name $name is taken by ${owner:-a container outside Compose}, not by $OLD"
                 bad=1
@@ -308,7 +308,7 @@ check() {
 backup_old() {
     local container="" name file
     while IFS= read -r name; do
-        if [[ $("${DOCKER[@]}" inspect --format '{{index .Config.Labels "com.docker.compose.service"}}' "$name") == postgres ]]; then
+        if [[ $("${DOCKER[@]}" container inspect --format '{{index .Config.Labels "com.docker.compose.service"}}' "$name") == postgres ]]; then
             container=$name
         fi
     done < <(old_containers)

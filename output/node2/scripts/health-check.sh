@@ -78,7 +78,7 @@ probe() {
 
 running() {
     local state
-    state=$("${DOCKER[@]}" inspect --format '{{.State.Running}}' "$1" 2>/dev/null) || return 1
+    state=$("${DOCKER[@]}" container inspect --format '{{.State.Running}}' "$1" 2>/dev/null) || return 1
     [[ $state == true ]]
 }
 

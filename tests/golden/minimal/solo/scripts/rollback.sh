@@ -77,7 +77,7 @@ psql_exec() {
 
 running() {
     local state
-    state=$("${DOCKER[@]}" inspect --format '{{.State.Running}}' "$1" 2>/dev/null) || return 1
+    state=$("${DOCKER[@]}" container inspect --format '{{.State.Running}}' "$1" 2>/dev/null) || return 1
     [[ $state == true ]]
 }
 
