@@ -36,6 +36,15 @@ def rendered_compose_files() -> list[Path]:
     return sorted((ROOT / "output").glob("*/docker-compose*.yml"))
 
 
+def probe(engine: Engine, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run requests from inside the engine's namespace (the only place the nodes are reachable)."""
+    proc = subprocess.run(engine.inside(sys.executable, str(PROBE)), input=json.dumps(steps),
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    result: list[dict[str, Any]] = json.loads(proc.stdout)
+    return result
+
+
 @pytest.fixture(scope="session")
 def bare_engine() -> Iterator[Engine]:
     """A daemon of the suite's own in a fresh network namespace, no image built yet (see `engine`)."""
@@ -103,12 +112,7 @@ class Node:
                               timeout=timeout, check=False)
 
     def probe(self, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Run requests from inside the engine's namespace (the only place the node is reachable)."""
-        proc = subprocess.run(self.engine.inside(sys.executable, str(PROBE)), input=json.dumps(steps),
-                              capture_output=True, text=True, timeout=300, check=False)
-        assert proc.returncode == 0, proc.stderr
-        result: list[dict[str, Any]] = json.loads(proc.stdout)
-        return result
+        return probe(self.engine, steps)
 
     def model(self) -> dict[str, Any]:
         proc = self.compose("config", "--format", "json")

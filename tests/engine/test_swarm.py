@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from nodegen.view.resolve import NodeView
 from nodegen.workspace import Workspace
 from tests.conftest import invoke
 from tests.engine import images
-from tests.engine.conftest import PROBE, random_env
+from tests.engine.conftest import probe, random_env
 from tests.engine.daemon import Engine
 
 pytestmark = pytest.mark.engine
@@ -86,11 +85,7 @@ class Swarm:
         return data
 
     def probe(self, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        proc = subprocess.run(self.engine.inside(sys.executable, str(PROBE)), input=json.dumps(steps),
-                              capture_output=True, text=True, timeout=300, check=False)
-        assert proc.returncode == 0, proc.stderr
-        result: list[dict[str, Any]] = json.loads(proc.stdout)
-        return result
+        return probe(self.engine, steps)
 
     def view(self) -> NodeView:
         return load_fleet(Workspace(self.workspace)).view(NODE)
