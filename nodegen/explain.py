@@ -109,7 +109,7 @@ EXPLANATIONS: dict[str, Explanation] = {
                 "error[node-distribution] node1: a node runs exactly one gateway service, not 0")),
     "image": Explanation(
         "Docker Standards; Git as Source of Truth, Rollback Ready (a deploy must be repeatable)",
-        "pin a version tag or a digest", Example(F, "image: nats:2.10.22-alpine", "image: nats:latest",
+        "pin a version tag or a digest", Example(F, "image: nats:2.15.2-alpine", "image: nats:latest",
                                                 "error[image] nats: image 'nats:latest' must be pinned to a version "
                                                 "tag, never latest")),
     "value-syntax": Explanation(

@@ -324,3 +324,39 @@ def test_image_older_than_the_documented_minimum(tmp_path: Path) -> None:
         f"{path}:10:12: error[image-minimum] chat: image 'matrixdotorg/synapse:v1.127.0' is older than 1.127.1 "
         "(CVE-2025-30355, federation denial of service)",
     ]  # nginx 1.27.4 is the minimum itself; a floating 15-alpine tag follows its line
+
+
+NATS_PINS = """name: bus
+services:
+  before-first-fix:
+    image: nats:2.10.22-alpine
+  line-without-later-fix:
+    image: nats:2.10.29-alpine
+  before-line-fix:
+    image: nats:2.11.0
+  fixed-on-its-line:
+    image: nats:2.12.7-alpine
+  newer-line:
+    image: nats:2.15.2-alpine
+  floating-old-line:
+    image: nats:2.10-alpine
+"""
+
+
+def test_nats_minimum_per_release_line(tmp_path: Path) -> None:
+    """NATS fixes land on several lines at once: a tag meets its own line's fix, a line left without one
+    needs the next line's."""
+    result = invoke("audit", str(write(tmp_path, NATS_PINS)))
+    lines = [line for line in result.stdout.splitlines() if "error[image-minimum]" in line]
+    path = tmp_path / "compose.yml"
+    assert lines == [
+        f"{path}:4:12: error[image-minimum] before-first-fix: image 'nats:2.10.22-alpine' is older than 2.10.27 "
+        "(CVE-2025-30215, secnote-2025-01: JetStream management API authorization bypass)",
+        f"{path}:6:12: error[image-minimum] line-without-later-fix: image 'nats:2.10.29-alpine' is older than "
+        "2.11.15 (CVE-2026-33248, secnote-2026-13: mTLS identity bypass for some DN patterns)",
+        f"{path}:8:12: error[image-minimum] before-line-fix: image 'nats:2.11.0' is older than 2.11.1 "
+        "(CVE-2025-30215, secnote-2025-01: JetStream management API authorization bypass)",
+        f"{path}:14:12: error[image-minimum] floating-old-line: image 'nats:2.10-alpine' is older than 2.11.15 "
+        "(CVE-2026-33248, secnote-2026-13: mTLS identity bypass for some DN patterns)",
+    ]
+    assert result.code == 1

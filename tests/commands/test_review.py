@@ -33,7 +33,7 @@ def history(tmp_path: Path) -> Path:
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-q", "-m", "one")
     edit(ws / "nodes" / "fleet.yaml", "    port: 7002\n", "    port: 7012\n")
-    edit(ws / "nodes" / "fleet.yaml", "image: nats:2.10.22-alpine", "image: nats:2.10.24-alpine")
+    edit(ws / "nodes" / "fleet.yaml", "image: nats:2.15.2-alpine", "image: nats:2.14.9-alpine")
     fleet_file = ws / "nodes" / "fleet.yaml"
     fleet_file.write_text(fleet_file.read_text(encoding="utf-8").replace(
         "NATS_URL: nats://nats:4222", "NATS_URL: nats://nats:4223", 1), encoding="utf-8")
@@ -63,7 +63,7 @@ def test_markdown_summary_node_service_facet_then_the_file_diff(history: Path) -
     node1 = text[text.index("### node1 (changed)\n"):text.index("### node2")]
     assert "- **agents-service** (changed)\n  - ports: `+7012/http+ws`, `-7002/http+ws`" in node1
     assert "- scrape jobs: " in node1  # node1's Prometheus scrapes the new service on node2
-    assert "- **nats** (changed)\n  - image: `+nats:2.10.24-alpine`, `-nats:2.10.22-alpine`" in text
+    assert "- **nats** (changed)\n  - image: `+nats:2.14.9-alpine`, `-nats:2.15.2-alpine`" in text
     assert "- **web-search-2** (added)" in text and "`+/api/search2/`" in text
     assert "nats://nats:4223" not in text[:text.index("```diff")]  # values never in the summary
     assert "```diff\n--- a/output/" in text

@@ -53,6 +53,6 @@ def test_repository_names() -> None:
 def test_a_health_check_with_curl_on_an_alpine_image_is_caught(tmp_path: Path) -> None:
     compose = tmp_path / "docker-compose.all.yml"
     compose.write_text(yaml.safe_dump({"services": {"nats": {
-        "image": "nats:2.10.22-alpine", "healthcheck": {"test": ["CMD", "curl", "-f", "http://127.0.0.1:8222/"]}}}}))
+        "image": "nats:2.15.2-alpine", "healthcheck": {"test": ["CMD", "curl", "-f", "http://127.0.0.1:8222/"]}}}}))
     (_service, image, binary), = health_commands(compose)
     assert binary not in images.STANDINS_BY_REPOSITORY[images.repository(image)].official_tools
