@@ -143,6 +143,7 @@ class Rendering:
 
         self._fleet._prepare_templates()
         precompile()  # compiled once here and inherited, not compiled by every worker
+        _ = self._fleet.resolved  # the view too: built here once and inherited, not built by every worker
         global _FORKED
         _FORKED = self._fleet
         tasks: list[str | None] = [None, *node_ids]  # None: the fleet-wide files, first so a worker starts on them
