@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from nodegen.checksums import SUM_FILE, Files, sum_lines
 from nodegen.errors import ProblemsFound, UsageError
@@ -12,8 +14,10 @@ from nodegen.load.manifests import Manifests, load_manifests
 from nodegen.problems import Problem
 from nodegen.rules.checks import validate
 from nodegen.rules.cluster import target_problems
-from nodegen.view.resolve import FleetView, NodeView, resolve_fleet
 from nodegen.workspace import Workspace
+
+if TYPE_CHECKING:  # the view is imported and built by the commands that use it, not by validate or nodes
+    from nodegen.view.resolve import FleetView, NodeView
 
 
 @dataclass
@@ -23,14 +27,20 @@ class Fleet:
     workspace: Workspace
     manifests: Manifests
     warnings: list[Problem]
-    resolved: FleetView
     errors: list[Problem] = field(default_factory=list)  # of the rules the loader was told to tolerate
     _templates_ready: bool = field(default=False, repr=False)
     _rendered: dict[str, Files] = field(default_factory=dict, repr=False)
 
+    @cached_property
+    def resolved(self) -> FleetView:
+        """The view of the whole fleet, built once, on first use (`validate` and `nodes` need none)."""
+        from nodegen.view.resolve import resolve_fleet
+
+        return resolve_fleet(self.manifests)
+
     @property
     def node_ids(self) -> list[str]:
-        return self.resolved.node_ids
+        return sorted(self.manifests.nodes)
 
     def select(self, nodes: tuple[str, ...], all_nodes: bool, *, default_all: bool = False) -> list[str]:
         """The node ids a command works on; unknown ids are a usage error."""
@@ -133,6 +143,7 @@ class Rendering:
 
         self._fleet._prepare_templates()
         precompile()  # compiled once here and inherited, not compiled by every worker
+        _ = self._fleet.resolved  # the view too: built here once and inherited, not built by every worker
         global _FORKED
         _FORKED = self._fleet
         tasks: list[str | None] = [None, *node_ids]  # None: the fleet-wide files, first so a worker starts on them
@@ -183,4 +194,4 @@ def load_fleet(ws: Workspace, *, tolerate: tuple[str, ...] = ()) -> Fleet:
     if manifests is None or any(p.rule not in tolerate for p in errors):
         raise ProblemsFound(problems)
     warnings = [p for p in problems if not p.is_error]
-    return Fleet(ws, manifests, warnings, resolve_fleet(manifests), errors)
+    return Fleet(ws, manifests, warnings, errors)

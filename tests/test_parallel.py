@@ -65,6 +65,13 @@ def test_forked_workers_render_exactly_what_one_process_renders(tmp_path: Path) 
     assert "infra/prometheus/prometheus.yml" in parallel["n00"]
 
 
+def test_the_view_is_built_once_before_forking_not_by_every_worker(tmp_path: Path) -> None:
+    fleet = load_fleet(_fleet(tmp_path, PARALLEL_FROM + 2))
+    assert "resolved" not in vars(fleet)  # built on first use
+    fleet.render_many(fleet.node_ids, workers=2)
+    assert "resolved" in vars(fleet)  # by this process, before the workers were forked from it
+
+
 def test_staging_many_folders_keeps_order_and_reports_each_refusal(tmp_path: Path) -> None:
     out = tmp_path / "output"
     out.mkdir()

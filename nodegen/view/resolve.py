@@ -1,6 +1,7 @@
 """The frozen, fully derived view of the fleet and each node that targets render: defaults merged, names computed.
 
-Built once per run, eagerly, after the manifests validated (resolve_fleet); nothing below is computed later.
+Built once per run, whole, after the manifests validated (resolve_fleet; by the commands that render, before any
+worker forks); nothing below is computed later.
 """
 
 from __future__ import annotations
