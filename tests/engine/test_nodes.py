@@ -299,30 +299,31 @@ except OSError as exc:
 """
 
 
-def _tcp_from(node: Node, service: str, address: str, port: int) -> subprocess.CompletedProcess[str]:
+def _tcp_from(container: dict[str, Any], address: str, port: int) -> subprocess.CompletedProcess[str]:
     """A TCP connect from inside the container's own network namespace (its interfaces, its routes)."""
-    pid = str(_container(node, service)["State"]["Pid"])
+    pid = str(container["State"]["Pid"])
     return subprocess.run(["nsenter", "-t", pid, "-n", sys.executable, "-c", CONNECT, address, str(port)],
                           capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_data_services_are_unreachable_from_the_gateway(node: Node) -> None:
     v = view(node.name)
-    gateway = v.gateway_service.name
+    running = {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in node.containers()}
+    gateway = running[v.gateway_service.name]
     data = [s for s in v.services if s.protocol == "tcp" and not s.gateway]
     assert {s.name for s in data} >= {"redis", "nats"} & {s.name for s in v.services}
     for svc in data:
-        address = _container(node, svc.name)["NetworkSettings"]["Networks"][v.data_network]["IPAddress"]
-        assert node.docker("exec", _container(node, gateway)["Name"].lstrip("/"), "getent", "hosts",
+        address = running[svc.name]["NetworkSettings"]["Networks"][v.data_network]["IPAddress"]
+        assert node.docker("exec", gateway["Name"].lstrip("/"), "getent", "hosts",
                            svc.name).returncode != 0, f"{svc.name} resolves on the gateway"
-        blocked = _tcp_from(node, gateway, address, svc.port)
+        blocked = _tcp_from(gateway, address, svc.port)
         assert blocked.returncode == 1, f"the gateway reaches {svc.name}: {blocked.stdout}{blocked.stderr}"
         dependants = [s for s in v.services if svc.name in s.depends]
         assert dependants, svc.name
         for dep in dependants[:2]:
-            name = _container(node, dep.name)["Name"].lstrip("/")
-            assert node.docker("exec", name, "getent", "hosts", svc.name).returncode == 0, (dep.name, svc.name)
-            reached = _tcp_from(node, dep.name, address, svc.port)
+            assert node.docker("exec", running[dep.name]["Name"].lstrip("/"), "getent", "hosts",
+                               svc.name).returncode == 0, (dep.name, svc.name)
+            reached = _tcp_from(running[dep.name], address, svc.port)
             assert reached.returncode == 0, (dep.name, svc.name, reached.stdout, reached.stderr)
 
 
