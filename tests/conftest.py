@@ -62,3 +62,29 @@ def invoke(*args: str) -> Run:
 @pytest.fixture
 def run() -> Callable[..., Run]:
     return invoke
+
+
+def xdist_group(item: pytest.Item) -> str | None:
+    """Which worker queue a test joins when the suite runs in parallel (`pytest -n N --dist loadgroup`).
+
+    The engine tests mostly wait on the standard's 30 s health-check intervals, so each bring-up runs on a
+    worker of its own (its own daemon and network namespace, see tests/engine/daemon.py) while the other
+    workers run the CPU-bound tests. The end-to-end tests share one session of loopback servers: one queue.
+    """
+    parts = Path(str(item.path)).relative_to(ROOT / "tests").parts
+    if parts[0] == "e2e":
+        return "e2e"
+    if parts[0] != "engine":
+        return None
+    module = Path(parts[-1]).stem
+    callspec = getattr(item, "callspec", None)  # a module's node fixture runs once per node: one queue each
+    return f"engine-{module}-{callspec.id}" if callspec is not None else f"engine-{module}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        group = xdist_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
