@@ -76,11 +76,14 @@ def xdist_group(item: pytest.Item) -> str | None:
         return "e2e"
     if parts[0] != "engine":
         return None
+    if not {"engine", "bare_engine"} & set(getattr(item, "fixturenames", ())):
+        return None  # reads files only
     module = Path(parts[-1]).stem
     callspec = getattr(item, "callspec", None)  # a module's node fixture runs once per node: one queue each
     return f"engine-{module}-{callspec.id}" if callspec is not None else f"engine-{module}"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the test ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.pluginmanager.hasplugin("xdist"):
         return
