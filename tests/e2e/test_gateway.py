@@ -216,7 +216,9 @@ def test_burst_is_limited_then_recovers(layout: Layout, fresh_gateway: Gateway) 
     # Tokens that came back while the burst was being sent are allowed for, however slow the machine.
     assert BURST + 1 <= ok <= BURST + 1 + math.ceil(elapsed * RATE), (ok, elapsed, statuses)
     assert statuses[: BURST + 1] == [200] * (BURST + 1)
-    assert statuses[-1] == 429
+    # Refused once the burst is spent; which of the later requests find a token again depends on the
+    # machine's speed (a loaded machine sends them slower than the rate refills), so not the last one.
+    assert 429 in statuses[BURST + 1:], statuses
     time.sleep(1.0)
     reply = request(layout.https_port, "/api/city/after", host=DOMAIN, source=PUBLIC)
     assert reply.status == 200
