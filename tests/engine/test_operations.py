@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from nodegen.targets.scripts import CERTBOT_IMAGE
 from tests.conftest import ROOT, invoke
@@ -90,6 +91,7 @@ def test_first_deploy_boots_on_the_bootstrap_certificate(operated: Operated) -> 
     assert f"CN = {view(operated.name).domain}" in subject[0]
     assert "ok   200 /health" in proc.stderr
     assert (operated.folder / "releases" / release / "images.txt").read_text(encoding="utf-8").count("\n") > 0
+    assert_dev_override(operated)
 
 
 def fingerprint(pem: str) -> str:
@@ -152,6 +154,21 @@ def test_certificate_issuance_and_renewal_reach_the_running_gateway(operated: Op
     assert f'nodegen_certificate_self_signed{{node="{operated.name}",domain="{domain}"}} 0' in metric
 
 
+def assert_dev_override(operated: Operated) -> None:
+    """On a node with a dev override (node2), what the scripts started runs with it: the override's DEBUG logs."""
+    dev = operated.folder / "docker-compose.dev.yml"
+    if not dev.exists():
+        return
+    wanted = {name for name, svc in (yaml.safe_load(dev.read_text(encoding="utf-8"))["services"] or {}).items()
+              if (svc.get("environment") or {}).get("LOG_LEVEL") == "DEBUG"}
+    assert wanted, "the dev override sets no DEBUG log level: update this test"
+    running = {c["Config"]["Labels"]["com.docker.compose.service"]: c["Config"]["Env"] for c in operated.containers()
+               if c["State"]["Running"]}
+    plain = sorted(name for name in wanted & set(running) if "LOG_LEVEL=DEBUG" not in running[name])
+    assert not plain, f"started without the dev override: {plain}"
+    assert wanted & set(running), sorted(running)
+
+
 def rebuilt_service(operated: Operated) -> str:
     """One of the node's built services, its build context given a change (the operator's new build)."""
     builds = {name: svc["build"] for name, svc in sorted(operated.model()["services"].items())
@@ -192,6 +209,7 @@ def test_change_is_served_and_loaded_then_rollback_returns_the_previous_release(
     changed = operated.images()
     assert changed[rebuilt] != before[rebuilt]
     assert f"ok   200 /api/{NEW_ROUTE}/health" in proc.stderr
+    assert_dev_override(operated)
 
     back = operated.script("rollback.sh", "--yes")
     assert back.returncode == 0, log_of(back)
@@ -202,6 +220,7 @@ def test_change_is_served_and_loaded_then_rollback_returns_the_previous_release(
     if prometheus:
         assert operated.wait_rule(RULE, 120.0) == {120.0}
     assert operated.images() == before  # the same services, each on the image release `first` ran
+    assert_dev_override(operated)
     assert NEW_ROUTE not in (operated.folder / "infra" / "nginx" / "nginx.conf").read_text(encoding="utf-8")
     left = operated.docker("ps", "-aq", "--filter", f"label=com.docker.compose.service={NEW_SERVICE}")
     assert left.returncode == 0 and not left.stdout.strip(), f"{NEW_SERVICE} outlived the rollback: {left.stdout}"
