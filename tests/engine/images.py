@@ -227,3 +227,19 @@ def build_all(docker: list[str], env: dict[str, str], images: dict[str, set[str]
     for repo, refs in sorted(images.items()):
         standin = STANDINS_BY_REPOSITORY[repo]
         build(docker, refs, standin.dockerfile, standin.files, env)
+
+
+def prefetch() -> None:
+    """Build the root file system into the shared cache ahead of the tests: `tests/run.sh` starts this while
+    lint and type checks run. Only a head start: the engine fixture builds (or waits for) it all the same."""
+    scratch = Path(tempfile.mkdtemp(prefix="nodegen-rootfs-"))
+    try:
+        if cache_dir(scratch) == CACHE:
+            output = Path(__file__).resolve().parents[2] / "output"
+            rootfs(synapse_version(compose_images(sorted(output.glob("*/docker-compose*.yml")))), scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    prefetch()
