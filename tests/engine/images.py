@@ -25,6 +25,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 STANDINS = HERE / "standins"
 RECIPE = HERE / "build-rootfs.sh"
+OUTPUT = HERE.parents[1] / "output"
 CACHE = Path(os.environ.get("NODEGEN_ENGINE_CACHE", "/var/cache/nodegen"))
 BASE = "nodegen-engine/base"
 STUB = "nodegen-engine/stub"
@@ -156,9 +157,19 @@ def compose_images(files: Iterable[Path]) -> dict[str, set[str]]:
     return out
 
 
+def shipped_images() -> dict[str, set[str]]:
+    """The images of the shipped fleet's committed output (what the node tests bring up)."""
+    return compose_images(sorted(OUTPUT.glob("*/docker-compose*.yml")))
+
+
 def synapse_version(images: dict[str, set[str]]) -> str:
+    """The Synapse release the root file system carries: the one `images` name, else the shipped fleet's, so
+    that a test fleet without Synapse (the Swarm test's) shares the shipped root file system, not a second."""
     tags = sorted(ref.rsplit(":", 1)[-1] for ref in images.get("matrixdotorg/synapse", ()))
-    return tags[0].lstrip("v") if tags else "1.120.2"
+    if tags:
+        return tags[0].lstrip("v")
+    shipped = shipped_images()
+    return synapse_version(shipped) if "matrixdotorg/synapse" in shipped else "1.120.2"
 
 
 @contextmanager
@@ -235,8 +246,7 @@ def prefetch() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="nodegen-rootfs-"))
     try:
         if cache_dir(scratch) == CACHE:
-            output = Path(__file__).resolve().parents[2] / "output"
-            rootfs(synapse_version(compose_images(sorted(output.glob("*/docker-compose*.yml")))), scratch)
+            rootfs(synapse_version(shipped_images()), scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
