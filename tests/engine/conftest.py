@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -98,6 +99,16 @@ class Node:
         assert binary is not None
         return subprocess.run([binary, "-f", COMPOSE, "--env-file", ".env", *args], cwd=self.folder,
                               env=self.engine.env, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def down(self) -> None:
+        """`compose down -v`, bounded. Engine 20.10 can hang a stop on a stuck health-check exec (seen under
+        the parallel suite's load): then the daemon is killed with its containers when the session ends
+        (`Engine.stop`), and the run says so instead of failing a test whose checks all passed."""
+        try:
+            self.compose("down", "-v", "--remove-orphans", timeout=300)
+        except subprocess.TimeoutExpired:
+            warnings.warn(f"{self.name}: `compose down` hung for 300 s; its daemon is stopped by force at the end",
+                          stacklevel=2)
 
     def docker(self, *args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["docker", *args], env=self.engine.env, capture_output=True, text=True,
@@ -213,4 +224,4 @@ def node(request: pytest.FixtureRequest, engine: Engine, tmp_path_factory: pytes
         assert up.returncode == 0, f"up --wait failed:\n{up.stderr[-4000:]}\n{dump_failure(deployed)}"
         yield deployed
     finally:
-        deployed.compose("down", "-v", "--remove-orphans", timeout=300)
+        deployed.down()

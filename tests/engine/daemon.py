@@ -7,6 +7,7 @@ has its own data root, exec root, pid file and socket; `stop()` removes all of i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -75,21 +76,58 @@ class Engine:
         raise RuntimeError(f"dockerd did not answer within {START_TIMEOUT}s:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
+        """Remove every container and stop the daemon, whatever state it is in: each step is bounded, and a
+        daemon that no longer answers (Engine 20.10 can hang a container's stop on a stuck health-check exec)
+        is killed, with the containers its shims still run."""
         if self.process is not None and self.process.poll() is None:
-            ids = subprocess.run(["docker", "ps", "-aq"], env=self.env, capture_output=True, text=True, timeout=30,
-                                 check=False).stdout.split()
-            if ids:
-                subprocess.run(["docker", "rm", "-f", *ids], env=self.env, capture_output=True, timeout=120,
-                               check=False)
+            try:
+                ids = subprocess.run(["docker", "ps", "-aq"], env=self.env, capture_output=True, text=True,
+                                     timeout=30, check=False).stdout.split()
+                if ids:
+                    subprocess.run(["docker", "rm", "-f", *ids], env=self.env, capture_output=True, timeout=120,
+                                   check=False)
+            except subprocess.TimeoutExpired:
+                pass  # the daemon is stuck: killed below, and what its shims run with it
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=STOP_TIMEOUT)
+        _kill_leftovers(self.root)
         subprocess.run(["ip", "netns", "delete", self.netns], capture_output=True, timeout=30, check=False)
         _unmount_below(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        out[int(entry.name)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
+    return out
+
+
+def _kill_leftovers(root: Path) -> None:
+    """Containerd's shims leave their daemon's session: kill the ones of this daemon (named by its exec root)
+    and every process below them, the containers' own."""
+    procs = _processes()
+    doomed = {pid for pid, (_, cmd) in procs.items() if "containerd-shim" in cmd and str(root) in cmd}
+    grew = True
+    while grew:
+        below = {pid for pid, (parent, _) in procs.items() if parent in doomed} - doomed
+        doomed |= below
+        grew = bool(below)
+    for pid in doomed:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _overlay_available() -> bool:

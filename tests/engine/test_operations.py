@@ -80,7 +80,7 @@ def operated(request: pytest.FixtureRequest, engine: Engine,
     try:
         yield node
     finally:
-        node.compose("down", "-v", "--remove-orphans", timeout=300)
+        node.down()
 
 
 def test_first_deploy_boots_on_the_bootstrap_certificate(operated: Operated) -> None:
