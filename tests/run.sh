@@ -83,7 +83,7 @@ if [ $# -eq 0 ]; then
     # A whole run goes on several workers: each engine bring-up (tests/conftest.py: xdist_group) waits mostly
     # on the standard's 30 s health-check intervals, on a daemon of its own, while the other workers run the
     # CPU-bound tests. NODEGEN_TEST_WORKERS=0 runs everything in this one process.
-    workers=(-n "${NODEGEN_TEST_WORKERS:-8}" --dist loadgroup)
+    workers=(-n "${NODEGEN_TEST_WORKERS:-6}" --dist loadgroup)
     # Branch coverage on 2026-12-01: 94% of 3521 statements and 1200 branches without the e2e tests, which
     # only add to it. A whole run below the floor fails.
     coverage+=(--cov-fail-under=92)

@@ -31,7 +31,7 @@ def tool(name: str) -> str:
 
 
 def run(*cmd: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)  # a hang guard, not a speed limit
 
 
 def load(path: Path) -> Any:
