@@ -312,10 +312,15 @@ services:
 """
 
 
-def test_image_older_than_the_documented_minimum(tmp_path: Path) -> None:
-    result = invoke("audit", str(write(tmp_path, OLD_PINS)))
+def minimum_errors(tmp_path: Path, compose: str) -> tuple[int, list[str], Path]:
+    """The audit's exit code and image-minimum lines for a compose file, and the file's path they name."""
+    result = invoke("audit", str(write(tmp_path, compose)))
     lines = [line for line in result.stdout.splitlines() if "error[image-minimum]" in line]
-    path = tmp_path / "compose.yml"
+    return result.code, lines, tmp_path / "compose.yml"
+
+
+def test_image_older_than_the_documented_minimum(tmp_path: Path) -> None:
+    _, lines, path = minimum_errors(tmp_path, OLD_PINS)
     assert lines == [
         f"{path}:4:12: error[image-minimum] cache: image 'redis:7.4.1-alpine' is older than 7.4.6 "
         "(CVE-2025-49844, Lua use-after-free and remote code execution)",
@@ -346,9 +351,7 @@ services:
 def test_nats_minimum_per_release_line(tmp_path: Path) -> None:
     """NATS fixes land on several lines at once: a tag meets its own line's fix, a line left without one
     needs the next line's."""
-    result = invoke("audit", str(write(tmp_path, NATS_PINS)))
-    lines = [line for line in result.stdout.splitlines() if "error[image-minimum]" in line]
-    path = tmp_path / "compose.yml"
+    code, lines, path = minimum_errors(tmp_path, NATS_PINS)
     assert lines == [
         f"{path}:4:12: error[image-minimum] before-first-fix: image 'nats:2.10.22-alpine' is older than 2.10.27 "
         "(CVE-2025-30215, secnote-2025-01: JetStream management API authorization bypass)",
@@ -359,4 +362,4 @@ def test_nats_minimum_per_release_line(tmp_path: Path) -> None:
         f"{path}:14:12: error[image-minimum] floating-old-line: image 'nats:2.10-alpine' is older than 2.11.15 "
         "(CVE-2026-33248, secnote-2026-13: mTLS identity bypass for some DN patterns)",
     ]
-    assert result.code == 1
+    assert code == 1
