@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from nodegen.load.model import Fleet, Node
+from nodegen.load.wire import Fleet, Node
 
 SCHEMA_PATH = "schema/nodegen.schema.json"
 

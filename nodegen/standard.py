@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from nodegen.load.model import OTHER_TABLE, Role, Service, ServiceClass, ServiceOverride, Standard, Uptime, Use
+from nodegen.load.defaults import OTHER_TABLE
+from nodegen.load.model import Role, Service, ServiceClass, ServiceOverride, Standard, Uptime, Use
 from nodegen.load.yamlio import Loc
 
 SERVICE_NAME = re.compile(r"[a-z][a-z0-9-]{1,38}", re.ASCII)

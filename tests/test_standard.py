@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nodegen.load.model import Service, ServiceOverride, Standard, Use
+from nodegen.load.model import Health, Metrics, Service, ServiceOverride, Standard, Use
 from nodegen.standard import (
     SECRET_NAME,
     class_of,
@@ -78,9 +78,9 @@ def test_the_port_table_of_a_service() -> None:
     assert table_of(std, "utility", "dagi", "utility") == "dagi"  # then the stack's
     assert table_of(std, "mvp", None, "mvp") == "mvp"  # then the phase's
     assert table_of(std, "mvp", None, "federation") == "other"
-    own = Standard.model_validate({"port_tables": {"other": "Rest", "app": "Apps"}})
+    own = Standard(port_tables={"other": "Rest", "app": "Apps"})
     assert table_keys(own) == ("app", "other") and table_headings(own) == ("Apps", "Rest")
-    assert table_headings(Standard.model_validate({"port_tables": {"app": "Apps"}})) == ("Apps", "Other Services")
+    assert table_headings(Standard(port_tables={"app": "Apps"})) == ("Apps", "Other Services")
 
 
 def test_secret_names() -> None:
@@ -89,16 +89,15 @@ def test_secret_names() -> None:
 
 
 def test_service_ports_lists_distinct_secondary_ports_with_their_place() -> None:
-    svc = Service.model_validate({"class": "utility", "image": "x:1", "port": 8890,
-                                  "health": {"port": 8890}, "metrics": {"port": 8891}})
+    svc = Service(class_="utility", image="x:1", port=8890, health=Health(port=8890), metrics=Metrics(port=8891))
     assert service_ports(svc) == [(("port",), 8890), (("metrics", "port"), 8891)]
 
 
 def test_publish_of_prefers_the_node_override() -> None:
-    svc = Service.model_validate({"class": "core", "image": "x:1", "port": 3000, "publish": ["127.0.0.1:3000"]})
+    svc = Service(class_="core", image="x:1", port=3000, publish=["127.0.0.1:3000"])
     assert publish_of(svc, None) == ["127.0.0.1:3000"]
-    assert publish_of(svc, ServiceOverride.model_validate({"publish": []})) == []
-    assert publish_of(svc, ServiceOverride.model_validate({"image": "x:2"})) == ["127.0.0.1:3000"]
+    assert publish_of(svc, ServiceOverride(publish=[])) == []
+    assert publish_of(svc, ServiceOverride(image="x:2")) == ["127.0.0.1:3000"]
 
 
 def test_use_of_reads_the_short_form() -> None:

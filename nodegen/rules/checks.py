@@ -7,8 +7,9 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from nodegen.load.defaults import OTHER_TABLE
 from nodegen.load.manifests import Manifests
-from nodegen.load.model import OTHER_TABLE, EnvVar, Service, Standard, Use
+from nodegen.load.model import EnvVar, Service, Standard, Use
 from nodegen.load.yamlio import Document, Loc
 from nodegen.problems import Problem
 from nodegen.rules.ports import check_port_conflicts

@@ -11,9 +11,9 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from nodegen.load.defaults import DEFAULT_LIMITS
 from nodegen.load.manifests import Manifests
 from nodegen.load.model import (
-    DEFAULT_LIMITS,
     Cluster,
     EnvVar,
     GatewaySettings,

@@ -37,6 +37,28 @@ def test_validate_and_nodes_build_no_view_and_import_no_templates(workspace: Pat
     modules = imported(workspace, *command)
     assert "nodegen.load.model" in modules  # the probe really ran the command
     assert not {"nodegen.view.resolve", "jinja2", "nodegen.templating", "nodegen.targets"} & modules
+    assert not {"pydantic", "pydantic_core", "nodegen.load.wire", "nodegen.load.diagnose"} & modules
+
+
+def test_a_cold_check_and_render_of_a_valid_fleet_import_no_pydantic(tmp_path: Path) -> None:
+    ws = shipped(tmp_path)
+    for command in (("check", "--all"), ("render", "--all", "--force")):
+        modules = imported(ws, *command, env={"NODEGEN_NO_CACHE": "1"})
+        assert "nodegen.load.model" in modules and "jinja2" in modules
+        assert not {"pydantic", "pydantic_core", "nodegen.load.wire"} & modules
+
+
+def test_an_invalid_manifest_is_worded_by_the_wire_models(tmp_path: Path) -> None:
+    ws = shipped(tmp_path)
+    fleet = ws / "nodes" / "fleet.yaml"
+    fleet.write_text(fleet.read_text(encoding="utf-8").replace("project: daarion", "project: daarion\nprojekt: x"),
+                     encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", PROBE, "-C", str(ws), "validate"], capture_output=True, text=True,
+                          cwd=ws, timeout=120)
+    assert proc.returncode == 1
+    lines = set(proc.stderr.splitlines())  # the problems, then the modules
+    assert "nodes/fleet.yaml:5:1: error[schema] unknown key 'projekt' in top level; did you mean 'project'?" in lines
+    assert {"pydantic", "nodegen.load.wire", "nodegen.load.diagnose"} <= lines
 
 
 def shipped(tmp_path: Path) -> Path:
