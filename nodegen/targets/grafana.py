@@ -7,10 +7,10 @@ lives in the dashboard's description, and `.nodegen.sum` tracks the file.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from nodegen import jsontext
 from nodegen.standard import on_demand_uptimes
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView, Svc
@@ -247,7 +247,7 @@ def render(view: NodeView) -> dict[str, str]:
         PROVIDER: template("grafana-dashboards.yml.j2", v=view, path=dashboards_mount(grafana)),
     }
     for node in shown_nodes(view):
-        files[dashboard_path(node.id)] = json.dumps(dashboard(view, node), ensure_ascii=False, indent=2) + "\n"
+        files[dashboard_path(node.id)] = jsontext.dumps(dashboard(view, node), 2) + "\n"
     if view.scrape_remote:
-        files[dashboard_path(FLEET_DASHBOARD)] = json.dumps(fleet_dashboard(view), ensure_ascii=False, indent=2) + "\n"
+        files[dashboard_path(FLEET_DASHBOARD)] = jsontext.dumps(fleet_dashboard(view), 2) + "\n"
     return files

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from nodegen import jsontext
 from nodegen.checksums import Files
 from nodegen.targets.swarm import _digest, seconds, secret_file_var
 from nodegen.templating import header_lines
@@ -300,7 +301,7 @@ def objects(view: NodeView, files: Files) -> Iterator[Obj]:
 
 def _document(obj: Obj) -> str:
     # JSON is YAML 1.2: one object per line keeps each document diffable and free of YAML's implicit types.
-    return "---\n" + json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=False) + "\n"
+    return "---\n" + jsontext.dumps(obj, 1) + "\n"
 
 
 def render(fleet: FleetView, node_files: Mapping[str, Files]) -> Files:
