@@ -18,6 +18,7 @@ import yaml
 from nodegen.checksums import SUM_FILE, UNMANAGED, Files
 from nodegen.output import compare
 from nodegen.pipeline import Fleet
+from nodegen.record import record
 from nodegen.rules.compose import audit_compose, is_gateway, load_compose
 from nodegen.targets import TARGETS, alerts, compose, docs, nginx, prometheus, scripts
 from nodegen.view.resolve import NodeView
@@ -45,7 +46,7 @@ class Item:
         self.evidence.append(line)
 
 
-@dataclass(frozen=True)
+@record
 class NodeFiles:
     """What the audit looks at: the node's view, its rendered files, and its folder on disk."""
 
@@ -198,7 +199,7 @@ def metrics(n: NodeFiles) -> Item:
     return item
 
 
-@dataclass(frozen=True)
+@record
 class Watch:
     """What the fleet's Prometheus configs on disk watch: scrape targets, probes, alert delivery."""
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
 
 from nodegen.load.yamlio import parse
 from nodegen.presets import shipped_fleet
+from nodegen.record import record
 from nodegen.rules.catalogue import all_rules
 
 
-@dataclass(frozen=True)
+@record
 class Example:
     """A change to the shipped fleet that breaks the rule, and the problem nodegen then reports."""
 
@@ -21,7 +21,7 @@ class Example:
     problem: str  # the message as printed after `path:line:col: `; {at:a.b.c} and {line:a.b.c} are positions in F
 
 
-@dataclass(frozen=True)
+@record
 class Explanation:
     standard: str
     fix: str

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from nodegen.errors import UsageError
 from nodegen.presets import shipped_fleet
+from nodegen.record import record
 from nodegen.schema import SCHEMA_PATH, schema_text
 
 PRESETS = ("daarion", "minimal")
@@ -48,7 +48,7 @@ backups/
 """
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """What init writes: relative path -> text."""
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from nodegen.problems import Problem
+from nodegen.record import record
 
 RULES: dict[str, str] = {
     "migration-name": "migration files are named NNN_description.sql (three digits, lowercase words joined by _)",
@@ -28,7 +28,7 @@ TRANSACTION = re.compile(r"(BEGIN|START TRANSACTION|COMMIT|ROLLBACK)\s*;", re.I)
 MAX_BYTES = 5 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@record
 class SqlFile:
     """One file of the folder, read once."""
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from nodegen.record import record
 
 _VERSION = re.compile(r"v?([0-9]+(?:\.[0-9]+)*)")
 
 Version = tuple[int, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Minimum:
     """A fixed vulnerability: the first fixed release on each release line that got one, and the fix's name.
 
@@ -33,7 +34,7 @@ class Minimum:
         return min(later) if later else None
 
 
-@dataclass(frozen=True)
+@record
 class Shortfall:
     """An image's tag is older than a fix: the release to reach and the vulnerability."""
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Literal
 from urllib.parse import quote
+
+from nodegen.record import record
 
 Level = Literal["error", "warning"]
 STYLES = ("text", "json", "github", "sarif")
@@ -17,7 +19,7 @@ SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schem
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class Problem:
     """One finding about the manifests; line and col are 1-based, 0 when unknown."""
 

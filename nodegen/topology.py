@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from nodegen.load.manifests import Manifests
 from nodegen.load.model import ServiceOverride
+from nodegen.record import record
 from nodegen.standard import PROMETHEUS, class_of, ip_network_of, is_ip, role_of, use_of
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class Edge:
     """One cross-node use: consumer reaches service on provider, as its primary or its fallback."""
 
@@ -69,7 +69,7 @@ def fleet_peers(m: Manifests) -> tuple[str, ...]:
     return tuple(sorted(found, key=key))
 
 
-@dataclass(frozen=True)
+@record
 class Topology:
     """Who runs what and every cross-node edge, indexed both ways; computed once from the manifests."""
 

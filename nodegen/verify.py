@@ -9,17 +9,17 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from nodegen.checksums import Files
+from nodegen.record import record
 from nodegen.targets import TARGETS, Check, compose, nginx, render_node
 from nodegen.view.resolve import NodeView
 
 TIMEOUT = 120
 
 
-@dataclass(frozen=True)
+@record
 class Result:
     """One tool's verdict on one node's files."""
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from nodegen.errors import WorkspaceError
+from nodegen.record import record
 
 FLEET_FILE = "nodes/fleet.yaml"
 
 
-@dataclass(frozen=True)
+@record
 class Workspace:
     """A workspace root and the paths nodegen reads and writes below it."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +12,7 @@ from nodegen.importer.draft import FLEET, NODE, Draft
 from nodegen.importer.report import Kind, Where
 from nodegen.importer.sources import ImportFailed, read_text
 from nodegen.problems import Problem
+from nodegen.record import record
 from nodegen.standard import SECRET_VALUE
 
 # What the generated gateway writes in every location itself: nothing of these is lost.
@@ -22,7 +22,7 @@ API = re.compile(r"^/api/([a-z0-9][a-z0-9-]*)/?$")
 WS = re.compile(r"^/ws/([a-z0-9][a-z0-9-]*)/?$")
 
 
-@dataclass(frozen=True)
+@record
 class Directive:
     """One nginx directive, where it stands, and its block."""
 

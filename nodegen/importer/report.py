@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Literal
 
 from nodegen.problems import Problem, format_problem
+from nodegen.record import record
 
 Kind = Literal["mapped", "dropped", "needs-review", "violation", "secret"]
 KINDS: tuple[Kind, ...] = ("mapped", "dropped", "needs-review", "violation", "secret")
 LOSSY: frozenset[str] = frozenset({"dropped"})  # what of the sources the manifests do not carry
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class Where:
     """A place in a source file (1-based line and column)."""
 
@@ -23,7 +24,7 @@ class Where:
     col: int
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class Gap:
     """One line of the report: where, what kind, which key, and what became of it."""
 

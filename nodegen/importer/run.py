@@ -18,6 +18,7 @@ from nodegen.importer.report import Gap, Where, lossy
 from nodegen.importer.sources import ComposeSource, ImportFailed, load_yaml, read_compose, read_text
 from nodegen.load.yamlio import Document, Loc, parse
 from nodegen.problems import Problem
+from nodegen.record import record
 from nodegen.standard import SECRET_NAME, SECRET_VALUE
 from nodegen.workspace import Workspace
 
@@ -29,7 +30,7 @@ RENDERED = frozenset({"compose-version", "restart-policy", "log-rotation", "labe
 ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
 
 
-@dataclass(frozen=True)
+@record
 class Options:
     """The command line of `nodegen import`."""
 

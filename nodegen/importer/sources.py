@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nodegen.errors import NodegenError, ProblemsFound
 from nodegen.load.yamlio import Document, load
 from nodegen.problems import Problem
+from nodegen.record import record
 
 TIMEOUT = 60
 
@@ -20,7 +20,7 @@ class ImportFailed(NodegenError):
     """A source cannot be read at all (missing tool, unreadable file): one line, exit 1."""
 
 
-@dataclass(frozen=True)
+@record
 class ComposeSource:
     """A compose file twice: as written (positions of every key) and as Compose normalises it."""
 

@@ -10,13 +10,13 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nodegen.load.yamlio import Document, Loc, load
 from nodegen.pins import too_old
 from nodegen.problems import Problem
+from nodegen.record import record
 from nodegen.standard import SECRET_NAME, SECRET_VALUE
 
 RULES: dict[str, str] = {
@@ -32,7 +32,7 @@ INTERPOLATED = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:?[-?][^}]*)?\}$|^\$[A-Z
 LABEL_KEYS = ("service", "tier", "phase")
 
 
-@dataclass(frozen=True)
+@record
 class Compose:
     """A loaded compose file and the project its names should carry."""
 

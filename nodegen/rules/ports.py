@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from nodegen.load.manifests import Manifests
 from nodegen.load.model import Service, ServiceOverride
 from nodegen.load.yamlio import Document, Loc
 from nodegen.problems import Problem
+from nodegen.record import record
 from nodegen.standard import class_of, is_ip, parse_bind, parse_range, publish_of, service_ports
 from nodegen.topology import Topology, node_service_entries, topology
 
 RULE = "port-conflict"
 
 
-@dataclass(frozen=True)
+@record
 class Bind:
     """One host port a node's files take, on one address (None: every address), and where it is written."""
 

@@ -8,10 +8,10 @@ fleet for an engine such as Swarm in output/<target>/ (CLUSTER_TARGETS). Renderi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Literal
 
 from nodegen.checksums import SUM_FILE, Files, sum_lines
+from nodegen.record import record
 from nodegen.targets import (
     alertmanager,
     alerts,
@@ -33,7 +33,7 @@ from nodegen.templating import header
 from nodegen.view.resolve import FleetView, NodeView
 
 
-@dataclass(frozen=True)
+@record
 class Check:
     """How `nodegen verify` checks some of a target's files with a real tool, in a folder holding them all.
 
@@ -51,7 +51,7 @@ class Check:
     absent: str = ""  # when its files are not rendered: reported ok with this note (else not at all)
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     """One output of a node: how it renders, what it writes, what mounts it, how verify checks it."""
 
@@ -64,7 +64,7 @@ class Target:
         return any(rel == p or (p.endswith("/") and rel.startswith(p)) for p in self.paths)
 
 
-@dataclass(frozen=True)
+@record
 class FleetTarget:
     """One fleet-wide output, directly in output/."""
 
@@ -110,7 +110,7 @@ FLEET_TARGETS: dict[str, FleetTarget] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class ClusterTarget:
     """The whole fleet for a cluster engine, in output/<name>/ (fleet.yaml `targets`, or `render --target`).
 

@@ -11,9 +11,8 @@ a file (`http_config.authorization.credentials_file`, which 0.25 has): the webho
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from nodegen.load.model import Standard
+from nodegen.record import record
 from nodegen.standard import ALERTMANAGER, ALERTMANAGER_RECEIVER_ENV, TELEGRAM_TOKEN_ENV, webhook_token_env
 from nodegen.targets.alerts import uptime_matchers
 from nodegen.templating import template
@@ -23,7 +22,7 @@ PATH = "infra/alertmanager/alertmanager.yml"
 SECRETS_DIR = "/run/secrets"
 
 
-@dataclass(frozen=True)
+@record
 class Receiver:
     """A notification target and the .env variable holding its incoming-webhook URL."""
 
@@ -42,7 +41,7 @@ RECEIVERS = (PAGE, NOTIFY)
 TELEGRAM_TOKEN_FILE = f"{SECRETS_DIR}/{TELEGRAM_TOKEN_ENV.lower()}"
 
 
-@dataclass(frozen=True)
+@record
 class Webhook:
     """A generic webhook (fleet alert_webhooks): its URL is no secret, its bearer token is a file."""
 

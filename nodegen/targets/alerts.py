@@ -9,9 +9,9 @@ Every alert links its runbook (targets/runbooks.py renders docs/runbooks/<alert>
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from nodegen.load.model import AlertThresholds, Standard
+from nodegen.record import record
 from nodegen.standard import on_demand_uptimes
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView
@@ -42,13 +42,13 @@ PG_CONNECTIONS = "instance:pg_connections:ratio"
 Sel = Callable[..., str]  # sel(*matchers): a selector with the variant's uptime matcher added
 
 
-@dataclass(frozen=True)
+@record
 class Record:
     record: str
     expr: str
 
 
-@dataclass(frozen=True)
+@record
 class Spec:
     """An alert before it is split by uptime: expr is built from the variant's selector."""
 
@@ -60,7 +60,7 @@ class Spec:
     description: str
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """One alerting rule as written to alerts.yml."""
 
@@ -74,7 +74,7 @@ class Rule:
     labels: tuple[tuple[str, str], ...] = ()  # besides severity
 
 
-@dataclass(frozen=True)
+@record
 class Group:
     name: str
     rules: tuple[Rule, ...] = ()

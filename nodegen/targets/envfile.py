@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from nodegen.record import record
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView
 
@@ -11,7 +10,7 @@ PATH = ".env.example"
 PLACEHOLDER = "CHANGE_ME"
 
 
-@dataclass(frozen=True)
+@record
 class EnvLine:
     name: str
     value: str

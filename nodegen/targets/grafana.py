@@ -7,10 +7,10 @@ lives in the dashboard's description, and `.nodegen.sum` tracks the file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from nodegen import jsontext
+from nodegen.record import record
 from nodegen.standard import on_demand_uptimes
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView, Svc
@@ -25,7 +25,7 @@ RATE = "[$__rate_interval]"
 BY = "node, service"
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class Shown:
     """A node a dashboard is about."""
 

@@ -9,8 +9,7 @@ image (targets/postgres.py), with every other database and role a service of the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from nodegen.record import record
 from nodegen.view.resolve import NodeView, Svc
 
 SYNAPSE = "matrix-synapse"
@@ -23,7 +22,7 @@ MACAROON = "SYNAPSE_MACAROON_SECRET_KEY"
 FORM_SECRET = "SYNAPSE_FORM_SECRET"
 
 
-@dataclass(frozen=True)
+@record
 class Bridge:
     """A service that registers with Synapse as an application service (it holds the two tokens)."""
 
@@ -39,7 +38,7 @@ class Bridge:
         return f"{CONFIG_DIR}/appservices/{self.name}.yaml"
 
 
-@dataclass(frozen=True)
+@record
 class Database:
     """A database a service of the node needs, created once on an empty data directory."""
 
@@ -49,7 +48,7 @@ class Database:
     collate: str = "C"
 
 
-@dataclass(frozen=True)
+@record
 class Matrix:
     """What the compose file, the gateway and postgres need to know about the node's Synapse."""
 

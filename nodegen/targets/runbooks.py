@@ -6,8 +6,7 @@ its thresholds and the targets it watches are rendered from the same data as ale
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from nodegen.record import record
 from nodegen.targets.alerts import alert_names, groups
 from nodegen.templating import template
 from nodegen.view.resolve import NodeView
@@ -15,7 +14,7 @@ from nodegen.view.resolve import NodeView
 DIR = "docs/runbooks"
 
 
-@dataclass(frozen=True)
+@record
 class Runbook:
     meaning: str
     steps: tuple[str, ...]

@@ -7,8 +7,7 @@ quoting is the second fence, not the only one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from nodegen.record import record
 from nodegen.standard import ALERTMANAGER
 from nodegen.targets.nginx import CONTAINER_DIR
 from nodegen.targets.postgres import CONTAINER_DIR as INITDB_CONTAINER_DIR
@@ -29,7 +28,7 @@ CERTBOT_IMAGE = "certbot/certbot:v2.11.0"
 DATABASE_SERVICE = "postgres"
 
 
-@dataclass(frozen=True)
+@record
 class Probe:
     """How health-check.sh asks one service whether it is healthy: its compose healthcheck, run by docker exec."""
 
@@ -39,7 +38,7 @@ class Probe:
     command: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Database:
     """The node's PostgreSQL: what backup-db.sh dumps and deploy.sh migrates."""
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 from nodegen.checksums import Files
+from nodegen.record import record
 from nodegen.templating import compose_str, template
 from nodegen.view.resolve import Env, FleetView, NodeView, Svc
 
@@ -18,7 +18,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _DURATION = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
 
 
-@dataclass(frozen=True)
+@record
 class Config:
     """A generated file handed to a task as a Swarm config; named by its content, as configs are immutable."""
 
@@ -27,7 +27,7 @@ class Config:
     target: str
 
 
-@dataclass(frozen=True)
+@record
 class Secret:
     """A Swarm secret the operator creates (`docker secret create`); the stack names it, never holds it."""
 
@@ -37,7 +37,7 @@ class Secret:
     origin: str  # how the operator creates it
 
 
-@dataclass(frozen=True)
+@record
 class Grant:
     """Who may read one secret file in a task: Swarm mounts secrets owned by root, mode 0444, by default."""
 
@@ -47,7 +47,7 @@ class Grant:
     mode: str
 
 
-@dataclass(frozen=True)
+@record
 class Task:
     """One node's service as a Swarm service."""
 
@@ -66,7 +66,7 @@ class Task:
     monitor: str
 
 
-@dataclass(frozen=True)
+@record
 class Stack:
     """What stack.yml.j2 renders."""
 

@@ -7,16 +7,16 @@ ledger's (rules/ports.py), which reads the manifests so that each side of a clas
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from nodegen.load.model import Standard
+from nodegen.record import record
 from nodegen.standard import host_port, table_headings, table_keys, table_of
 from nodegen.view.resolve import NodeView, Svc
 
 PROTOCOLS = {"tcp": "TCP", "http": "HTTP", "http+ws": "HTTP + WS"}
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class PortRow:
     """One line of a port table: a service's port (or run of ports) on one node."""
 
@@ -31,7 +31,7 @@ class PortRow:
     host: str  # how the host exposes it: binds, or "internal"
 
 
-@dataclass(frozen=True)
+@record
 class FleetRow:
     """A port table line for the whole fleet: the same port on every node that runs the service."""
 

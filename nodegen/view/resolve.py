@@ -23,6 +23,7 @@ from nodegen.load.model import (
     ServiceOverride,
     Standard,
 )
+from nodegen.record import record
 from nodegen.standard import (
     ALERTMANAGER,
     POSTGRES,
@@ -44,7 +45,7 @@ from nodegen.topology import Edge, Topology, fleet_peers, node_service_entries, 
 BUILT_USER = "10001:10001"  # services we build run as this uid:gid (their Dockerfiles create no user by name)
 
 
-@dataclass(frozen=True)
+@record
 class Env:
     """One environment variable of a service, as compose will set it."""
 
@@ -69,7 +70,7 @@ class Env:
         return (self.name if self.wrap != ("", "") else self.env_name).lower()
 
 
-@dataclass(frozen=True)
+@record
 class PgRole:
     """A service's own PostgreSQL role on its node, created by the postgres init script."""
 
@@ -87,7 +88,7 @@ SCRAPE_HTPASSWD = Env("METRICS_HTPASSWD", None, True, "htpasswd line the gateway
                       "against: prometheus:{SSHA}... of METRICS_SCRAPE_PASSWORD (see docs)", file=True)
 
 
-@dataclass(frozen=True)
+@record
 class Svc:
     """A service as it runs on one node."""
 
@@ -170,7 +171,7 @@ class Svc:
         return self.read_only and not self.secret_files
 
 
-@dataclass(frozen=True)
+@record
 class Endpoint:
     """Where one instance of a used service answers: another node's gateway or private address, or locally."""
 
@@ -191,7 +192,7 @@ class Endpoint:
         return f"{self.scheme}://{self.authority}{self.prefix}"
 
 
-@dataclass(frozen=True)
+@record
 class Remote:
     """A service this node uses from another node."""
 
@@ -213,7 +214,7 @@ class Remote:
         return self.relay_url or self.url
 
 
-@dataclass(frozen=True)
+@record
 class User:
     """Another node that uses one of this node's services."""
 
@@ -223,7 +224,7 @@ class User:
     kind: str  # primary | fallback
 
 
-@dataclass(frozen=True)
+@record
 class RemoteScrape:
     """A service of another node that this node's Prometheus scrapes through that node's gateway."""
 
@@ -241,7 +242,7 @@ class RemoteScrape:
         return f"{self.node}/{self.service.name}"
 
 
-@dataclass(frozen=True)
+@record
 class RouteProbe:
     """A public URL the blackbox exporter probes: a gateway's /health (and its certificate) or an API route."""
 
@@ -253,7 +254,7 @@ class RouteProbe:
     certificate: bool  # the gateway's own /health: its certificate's expiry is watched
 
 
-@dataclass(frozen=True)
+@record
 class NodeView:
     """Everything the templates of one node need."""
 
@@ -765,7 +766,7 @@ def _env_entry(var: str, raw: str | int | bool | EnvVar) -> Env:
     return Env(var, str(raw), False, "")
 
 
-@dataclass(frozen=True)
+@record
 class FleetView:
     """The whole validated fleet as targets see it: every node's view and the edges between nodes."""
 
