@@ -1,10 +1,12 @@
 """`@record`: frozen value classes like `@dataclass(frozen=True)`, cheaper to create.
 
-CPython's dataclasses compiles every generated method with its own `exec` (before 3.13), and a
-class's creation costs ~0.5-1.5 ms; nodegen creates ~45 such classes on every cold run. A record's
-`__init__` is the one method compiled (the same code a frozen dataclass's has, so instances are
-created as fast); `__repr__`, `__eq__`, `__hash__`, the ordering methods and the frozen
-`__setattr__`/`__delattr__` are closures over the field names, with the same behaviour.
+CPython 3.11's dataclasses compiles every generated method with its own `exec`, and a class's
+creation costs ~0.5-1.5 ms; nodegen creates ~40 such classes on every cold run. A record compiles
+less: its `__init__` (the code a frozen dataclass's has, so instances are created as fast) comes
+from one template compiled per shape (number of fields, which have a default factory) and renamed
+for the class; `__eq__`, `__hash__` and the ordering methods compile the dataclass's own code on
+their first call (most records are never compared); `__repr__` and the frozen
+`__setattr__`/`__delattr__` are closures over the field names.
 
 A record is a dataclass to the standard library: `__dataclass_fields__` holds real
 `dataclasses.Field` objects and `__dataclass_params__` the parameters, so `dataclasses.fields`,
@@ -13,7 +15,8 @@ A record is a dataclass to the standard library: `__dataclass_fields__` holds re
 repr=..., compare=..., hash=..., metadata=...)`, `ClassVar` annotations (skipped), `__post_init__`,
 `order=True`, inheriting from another record. Not supported (a TypeError says so): `InitVar`,
 `KW_ONLY`, `field(init=False)` or `kw_only=True`, `__slots__`, a dataclass base that is not frozen.
-Unlike a dataclass, a record without a docstring gets none generated.
+Unlike a dataclass, a record without a docstring gets none generated, and its `__init__` carries no
+annotations.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from __future__ import annotations
 import _thread
 import dataclasses
 import inspect
-import operator
 import sys
+import types
 from collections.abc import Callable
 from dataclasses import MISSING, Field, FrozenInstanceError
 from typing import Any, TypeVar, overload
@@ -69,30 +72,40 @@ def _unsupported(annotation: object) -> bool:
     return annotation is dataclasses.KW_ONLY or isinstance(annotation, dataclasses.InitVar)
 
 
-def _getter(names: tuple[str, ...]) -> Callable[[object], tuple[Any, ...]]:
-    """The tuple of these attributes of an object, as a dataclass's generated methods build it."""
-    if len(names) > 1:
-        return operator.attrgetter(*names)
-    if names:
-        one = operator.attrgetter(names[0])
-        return lambda obj: (one(obj),)
-    return lambda obj: ()
+def _tuple(obj: str, names: tuple[str, ...]) -> str:
+    return f"({''.join(f'{obj}.{n},' for n in names)})"
 
 
-def _compare(compared: Callable[[object], tuple[Any, ...]], op: Callable[[Any, Any], Any]) -> Callable[..., Any]:
-    def method(self: Any, other: Any) -> Any:
-        if other.__class__ is self.__class__:
-            return op(compared(self), compared(other))
-        return NotImplemented
+def _lazy(cls: type[Any], name: str, names: tuple[str, ...]) -> Callable[..., Any]:
+    """A comparison or __hash__ that compiles the dataclass's own method on its first call and puts it
+    on the class: most records are never compared or hashed, and those that are, are as fast as a
+    dataclass's."""
+    def method(*args: Any) -> Any:
+        if name == "__hash__":
+            source = f"def __hash__(self):\n return hash({_tuple('self', names)})"
+        else:
+            source = (f"def {name}(self, other):\n if other.__class__ is self.__class__:\n"
+                      f"  return {_tuple('self', names)}{_OPS[name]}{_tuple('other', names)}\n return NotImplemented")
+        namespace: dict[str, Any] = {}
+        exec(source, {}, namespace)  # builtins only: hash, NotImplemented
+        compiled: Callable[..., Any] = namespace[name]
+        compiled.__qualname__ = f"{cls.__qualname__}.{name}"
+        if cls.__dict__.get(name) is method:
+            setattr(cls, name, compiled)
+        return compiled(*args)
 
+    method.__name__ = name
     return method
+
+
+_OPS = {"__eq__": "==", "__lt__": "<", "__le__": "<=", "__gt__": ">", "__ge__": ">="}
+_ORDER = ("__lt__", "__le__", "__gt__", "__ge__")
 
 
 def _methods(cls: type[Any], fields: list[Field[Any]], order: bool) -> dict[str, Callable[..., Any]]:
     """Every generated method but __init__."""
     shown = tuple(f.name for f in fields if f.repr)
-    compared = _getter(tuple(f.name for f in fields if f.compare))
-    hashed = _getter(tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash)))
+    compared = tuple(f.name for f in fields if f.compare)
     names = frozenset(f.name for f in fields)
     running: set[tuple[int, int]] = set()
 
@@ -106,14 +119,6 @@ def _methods(cls: type[Any], fields: list[Field[Any]], order: bool) -> dict[str,
         finally:
             running.discard(key)
 
-    def __eq__(self: Any, other: Any) -> Any:
-        if other.__class__ is self.__class__:
-            return compared(self) == compared(other)
-        return NotImplemented
-
-    def __hash__(self: Any) -> int:
-        return hash(hashed(self))
-
     def __setattr__(self: Any, name: str, value: Any) -> None:
         if type(self) is cls or name in names:
             raise FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -124,53 +129,63 @@ def _methods(cls: type[Any], fields: list[Field[Any]], order: bool) -> dict[str,
             raise FrozenInstanceError(f"cannot delete field {name!r}")
         super(cls, self).__delattr__(name)
 
-    out: dict[str, Callable[..., Any]] = {"__repr__": __repr__, "__eq__": __eq__, "__hash__": __hash__,
-                                          "__setattr__": __setattr__, "__delattr__": __delattr__}
-    if order:
-        for name, op in _ORDER.items():
-            out[name] = _compare(compared, op)
-            out[name].__name__ = name
+    out: dict[str, Callable[..., Any]] = {
+        "__repr__": __repr__, "__setattr__": __setattr__, "__delattr__": __delattr__,
+        "__eq__": _lazy(cls, "__eq__", compared),
+        "__hash__": _lazy(cls, "__hash__", tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash)))}
+    for name in _ORDER if order else ():
+        out[name] = _lazy(cls, name, compared)
     return out
 
 
-_ORDER = {"__lt__": operator.lt, "__le__": operator.le, "__gt__": operator.gt, "__ge__": operator.ge}
+_TEMPLATES: dict[tuple[int, tuple[int, ...], bool], tuple[types.CodeType, dict[str, int]]] = {}
+
+
+def _template(size: int, factories: tuple[int, ...], post_init: bool) -> tuple[types.CodeType, dict[str, int]]:
+    """A frozen dataclass's __init__ for fields named _0, _1, ... (those in factories having a default
+    factory), compiled once per shape, and where each field's name is among its constants."""
+    key = size, factories, post_init
+    if key not in _TEMPLATES:
+        outer = ["__dataclass_setattr__", "_HAS_DEFAULT_FACTORY", *(f"__dataclass_dflt_{i}__" for i in factories)]
+        body = [f"__dataclass_setattr__(self,'_{i}',"
+                + (f"__dataclass_dflt_{i}__() if _{i} is _HAS_DEFAULT_FACTORY else _{i})" if i in factories
+                   else f"_{i})") for i in range(size)]
+        if post_init:
+            body.append("self.__post_init__()")
+        params = ", ".join(["self", *(f"_{i}" for i in range(size))])
+        source = (f"def __create_fn__({', '.join(outer)}):\n def __init__({params}):\n"
+                  + "".join(f"  {line}\n" for line in body or ["pass"]) + " return __init__")
+        create = next(c for c in compile(source, "<record>", "exec").co_consts if isinstance(c, types.CodeType))
+        code = next(c for c in create.co_consts if isinstance(c, types.CodeType))
+        slots = {f"_{i}": i for i in range(size)}
+        if sum(type(c) is str and c in slots for c in code.co_consts) != size:  # how the names are renamed
+            raise RuntimeError("record: this Python keeps attribute names of object.__setattr__ calls elsewhere")
+        _TEMPLATES[key] = code, slots
+    return _TEMPLATES[key]
 
 
 def _init(cls: type, fields: list[Field[Any]], post_init: bool) -> Callable[..., None]:
-    """The one compiled method: a frozen dataclass's __init__, without the annotations."""
-    self_name = "__dataclass_self__" if any(f.name == "self" for f in fields) else "self"
-    outer: dict[str, Any] = {"__dataclass_setattr__": object.__setattr__, "_HAS_DEFAULT_FACTORY": _HAS_DEFAULT_FACTORY}
-    params, body = [self_name], []
-    seen_default = False
-    for f in fields:
-        name = f.name
+    """A frozen dataclass's __init__ (without the annotations): the template of its shape, renamed."""
+    defaults: list[Any] = []
+    cells = {"__dataclass_setattr__": object.__setattr__, "_HAS_DEFAULT_FACTORY": _HAS_DEFAULT_FACTORY}
+    for i, f in enumerate(fields):
         if f.default_factory is not MISSING:
-            outer[f"_dflt_{name}"] = f.default_factory
-            params.append(f"{name}=_HAS_DEFAULT_FACTORY")
-            value = f"_dflt_{name}() if {name} is _HAS_DEFAULT_FACTORY else {name}"
-            seen_default = True
+            cells[f"__dataclass_dflt_{i}__"] = f.default_factory
+            defaults.append(_HAS_DEFAULT_FACTORY)
         elif f.default is not MISSING:
-            outer[f"_dflt_{name}"] = f.default
-            params.append(f"{name}=_dflt_{name}")
-            value = name
-            seen_default = True
-        elif seen_default:
-            raise TypeError(f"non-default argument {name!r} follows default argument")
-        else:
-            params.append(name)
-            value = name
-        body.append(f"  __dataclass_setattr__({self_name},{name!r},{value})")
-    if post_init:
-        body.append(f"  {self_name}.__post_init__()")
-    source = (f"def __create_fn__({', '.join(outer)}):\n"
-              f" def __init__({','.join(params)}):\n"
-              + ("\n".join(f" {line}" for line in body) if body else "  pass")
-              + "\n return __init__")
-    namespace: dict[str, Any] = {}
+            defaults.append(f.default)
+        elif defaults:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument")
+    names = [f.name for f in fields]
+    template, slots = _template(len(fields), tuple(i for i, f in enumerate(fields)
+                                                   if f.default_factory is not MISSING), post_init)
+    self_name = "__dataclass_self__" if "self" in names else "self"
+    code = template.replace(
+        co_varnames=(self_name, *names, *template.co_varnames[len(names) + 1:]),
+        co_consts=tuple(names[slots[c]] if type(c) is str and c in slots else c for c in template.co_consts))
     module = sys.modules.get(cls.__module__)
-    exec(source, module.__dict__ if module is not None else {}, namespace)
-    fn: Callable[..., None] = namespace["__create_fn__"](**outer)
-    return fn
+    return types.FunctionType(code, module.__dict__ if module is not None else {}, "__init__", tuple(defaults),
+                              tuple(types.CellType(cells[name]) for name in code.co_freevars))
 
 
 def _field(cls: type[Any], name: str, annotation: object) -> Field[Any]:

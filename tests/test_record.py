@@ -365,3 +365,55 @@ def test_a_field_named_self() -> None:
         other: int = 1
 
     assert Odd(5).self == 5 and Odd(self=6, other=2).other == 2
+
+
+def test_classes_of_one_shape_share_no_names_or_defaults() -> None:
+    """__init__ is made from one compiled template per shape (field count, which have factories): each
+    class still gets its own parameter names, defaults and factories."""
+    @record
+    class First:
+        a: int
+        b: str = "one"
+        c: list[int] = field(default_factory=list)
+
+    @record
+    class Second:
+        p: int
+        q: str = "two"
+        r: dict[str, int] = field(default_factory=dict)
+
+    first, second = First(1), Second(2)
+    assert vars(first) == {"a": 1, "b": "one", "c": []}
+    assert vars(second) == {"p": 2, "q": "two", "r": {}}
+    assert vars(Second(q="x", p=3, r={"k": 1})) == {"p": 3, "q": "x", "r": {"k": 1}}
+    with pytest.raises(TypeError):
+        Second(a=1)
+    assert First.__init__.__code__ is not Second.__init__.__code__
+    assert First.__init__.__code__.co_varnames == ("self", "a", "b", "c")
+
+
+@BOTH
+def test_signature_names_and_defaults(deco: Decorator) -> None:
+    import inspect
+
+    params = inspect.signature(point_class(deco)).parameters
+    assert list(params) == ["x", "y", "tags", "hidden"]
+    assert [p.default for p in params.values()] == [inspect.Parameter.empty, "b",
+                                                    dataclasses._HAS_DEFAULT_FACTORY, 0]  # type: ignore[attr-defined]
+    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params.values())
+
+
+def test_comparison_methods_work_before_and_after_their_first_call() -> None:
+    """__eq__, __hash__ and the ordering methods compile on first use and replace themselves on the class."""
+    @record(order=True)
+    class Pair:
+        a: int
+        b: str
+
+    stub = Pair.__dict__["__lt__"]
+    assert Pair(1, "a") < Pair(1, "b") and Pair(1, "a") < Pair(1, "b")
+    assert Pair.__dict__["__lt__"] is not stub
+    assert Pair.__lt__.__qualname__ == f"{Pair.__qualname__}.__lt__"
+    assert hash(Pair(1, "a")) == hash(Pair(1, "a")) == hash((1, "a"))
+    assert Pair(1, "a") == Pair(1, "a") and Pair(1, "a") != Pair(2, "a")
+    assert sorted([Pair(2, "a"), Pair(1, "z"), Pair(1, "b")]) == [Pair(1, "b"), Pair(1, "z"), Pair(2, "a")]
