@@ -209,10 +209,3 @@ def record(
             raise Reject
         return cls(**given)
     return check
-
-
-def deferred(get: Callable[[], Check]) -> Check:
-    """A check defined further down the module (a model used before its class)."""
-    def check(value: Any) -> Any:
-        return get()(value)
-    return check
