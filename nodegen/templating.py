@@ -7,8 +7,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable
-from importlib import resources
-from importlib.resources.abc import Traversable
+from importlib.util import find_spec
 from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any, Protocol
@@ -95,10 +94,30 @@ def _environment(load: Callable[[str], str | None] | None = None) -> jinja2.Envi
     return env
 
 
-def _load_template(name: str, root: Traversable | None = None) -> str | None:
+_TEMPLATES: Path | None = None
+
+
+def templates_root() -> Path:
+    """The folder of the templates package (nodegen.templates), found once.
+
+    Its import spec names the folder, as importlib.resources would, without importing
+    importlib.resources (with its zipfile reader, ~3 ms of every process that renders).
+    nodegen is installed as files, never run from a zip: anything else is refused here.
+    """
+    global _TEMPLATES
+    if _TEMPLATES is None:
+        spec = find_spec("nodegen.templates")
+        folders = list(spec.submodule_search_locations or []) if spec is not None else []
+        if len(folders) != 1 or not os.path.isdir(folders[0]):
+            raise RuntimeError(f"nodegen.templates is not a folder on disk: {folders!r}")
+        _TEMPLATES = Path(folders[0])
+    return _TEMPLATES
+
+
+def _load_template(name: str, root: Path | None = None) -> str | None:
     try:
-        return (root or resources.files("nodegen.templates")).joinpath(name).read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError):
+        return (root or templates_root()).joinpath(name).read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
 
 
@@ -172,10 +191,9 @@ def signature(env: jinja2.Environment) -> str:
     return f"jinja2 {jinja2.__version__}\0{options!r}"
 
 
-def installed_folder() -> Path | None:
-    """The compiled-templates folder beside the installed templates (None if they are not on disk)."""
-    root = resources.files("nodegen.templates")
-    return Path(str(root)) / COMPILED_FOLDER if isinstance(root, Path) else None
+def installed_folder() -> Path:
+    """The compiled-templates folder beside the installed templates."""
+    return templates_root() / COMPILED_FOLDER
 
 
 def use_bytecode_cache(directory: Path | None) -> None:
@@ -185,8 +203,8 @@ def use_bytecode_cache(directory: Path | None) -> None:
     install time or by the installation's first render, the way Python fills __pycache__.
     """
     env = environment()
-    folders = [f for f in (installed_folder(), directory) if f is not None]
-    env.bytecode_cache = CompiledTemplates(folders, signature(env)) if folders else None
+    folders = [installed_folder(), *([directory] if directory is not None else [])]
+    env.bytecode_cache = CompiledTemplates(folders, signature(env))
 
 
 def compile_all(source: Path, folder: Path) -> list[str]:
@@ -196,10 +214,10 @@ def compile_all(source: Path, folder: Path) -> list[str]:
     return precompile(env, source)
 
 
-def precompile(env: jinja2.Environment | None = None, root: Traversable | None = None) -> list[str]:
+def precompile(env: jinja2.Environment | None = None, root: Path | None = None) -> list[str]:
     """Compile every template now (before forking workers, so each does not compile its own)."""
     env = env or environment()
-    names = sorted(e.name for e in (root or resources.files("nodegen.templates")).iterdir() if e.name.endswith(".j2"))
+    names = sorted(e.name for e in (root or templates_root()).iterdir() if e.name.endswith(".j2"))
     for name in names:
         env.get_template(name)
     return names

@@ -111,7 +111,7 @@ def test_the_first_folder_that_cannot_be_written_is_passed_over(source: Path, tm
 
 def test_a_run_reads_the_installed_copies_first(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     installed = templating.installed_folder()
-    assert installed is not None and installed.parent == (ROOT / "templates").resolve()
+    assert installed.parent == (ROOT / "templates").resolve()
     monkeypatch.setattr(templating, "_ENV", None)
     templating.use_bytecode_cache(tmp_path / "cache")
     cache = templating.environment().bytecode_cache
