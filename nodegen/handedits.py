@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 
@@ -35,6 +34,8 @@ _JOB = re.compile(r"job_name:\s*'?([\w.-]+)")
 
 def _first_change(old: str, new: str) -> tuple[int, int] | None:
     """The first and last line of old (the file on disk) in its first block that differs from new (the render)."""
+    import difflib  # only when a hand edit is explained
+
     matcher = difflib.SequenceMatcher(None, old.splitlines(), new.splitlines(), autojunk=False)
     for tag, i1, i2, _j1, _j2 in matcher.get_opcodes():
         if tag != "equal":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,28 @@ def test_staging_many_folders_keeps_order_and_reports_each_refusal(tmp_path: Pat
     assert [folder.name for folder, _ in results] == ["a", "b", "c", "d"]
     assert isinstance(results[1][1], OutputError)
     assert all(isinstance(r, Staged) for i, (_, r) in enumerate(results) if i != 1)
+
+
+def test_a_failing_stream_of_folders_removes_what_was_staged_and_raises(tmp_path: Path) -> None:
+    out = tmp_path / "output"  # does not exist yet: the call creates it, so it must remove it too
+
+    def rendering() -> Iterator[tuple[Path, dict[str, str]]]:
+        for name in ("a", "b", "c"):
+            yield out / name, {"x.txt": f"{name}\n", "sub/y.txt": "y\n"}
+        raise RuntimeError("rendering failed")
+
+    with pytest.raises(RuntimeError, match="rendering failed"):
+        stage_folders(rendering())
+    assert not out.exists()
+
+
+def test_an_io_error_while_staging_reaches_the_caller(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    out.mkdir()
+    (out / ".nodegen-staging-b").write_text("a file where b's staging folder goes\n")  # rmtree refuses it
+    folders = {out / name: {"x.txt": f"{name}\n"} for name in ("a", "b", "c")}
+    with pytest.raises(NotADirectoryError):
+        stage_folders(folders)
 
 
 @pytest.mark.parametrize("nodes", [1, PARALLEL_FROM - 1])
