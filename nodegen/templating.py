@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import jinja2
 
+from nodegen.errors import UsageError
+
 
 class Generated(Protocol):
     """What a generated file's header names: the manifests it came from and the command that remakes it."""
@@ -102,14 +104,16 @@ def templates_root() -> Path:
 
     Its import spec names the folder, as importlib.resources would, without importing
     importlib.resources (with its zipfile reader, ~3 ms of every process that renders).
-    nodegen is installed as files, never run from a zip: anything else is refused here.
+    nodegen is installed as files, never run from a zip: anything else is refused here, with a message
+    (a checkout run without installing it has no nodegen.templates: the package maps templates/).
     """
     global _TEMPLATES
     if _TEMPLATES is None:
         spec = find_spec("nodegen.templates")
         folders = list(spec.submodule_search_locations or []) if spec is not None else []
         if len(folders) != 1 or not os.path.isdir(folders[0]):
-            raise RuntimeError(f"nodegen.templates is not a folder on disk: {folders!r}")
+            raise UsageError("nodegen is not installed: its templates (package nodegen.templates) are not a folder "
+                             "on disk; install it with `pip install -e .` (README)")
         _TEMPLATES = Path(folders[0])
     return _TEMPLATES
 
@@ -203,7 +207,9 @@ def use_bytecode_cache(directory: Path | None) -> None:
     install time or by the installation's first render, the way Python fills __pycache__.
     """
     env = environment()
-    folders = [installed_folder(), *([directory] if directory is not None else [])]
+    folders = [installed_folder()]
+    if directory is not None:
+        folders.append(directory)
     env.bytecode_cache = CompiledTemplates(folders, signature(env))
 
 

@@ -8,6 +8,7 @@ import jinja2
 import pytest
 
 from nodegen import templating
+from nodegen.errors import UsageError
 from nodegen.templating import COMPILED_FOLDER, CompiledTemplates, compile_all, precompile, signature
 from tests.conftest import ROOT
 
@@ -116,3 +117,10 @@ def test_a_run_reads_the_installed_copies_first(monkeypatch: pytest.MonkeyPatch,
     templating.use_bytecode_cache(tmp_path / "cache")
     cache = templating.environment().bytecode_cache
     assert isinstance(cache, CompiledTemplates) and cache.folders == [installed, tmp_path / "cache"]
+
+
+def test_a_checkout_run_without_installing_gets_a_message_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(templating, "_TEMPLATES", None)
+    monkeypatch.setattr(templating, "find_spec", lambda name: None)  # what a plain `python -m nodegen` in a clone sees
+    with pytest.raises(UsageError, match=r"not installed.*pip install -e \."):
+        templating.templates_root()

@@ -24,12 +24,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import pytest
 
 import nodegen
+from nodegen import templating
 from nodegen.output import STAGING_PREFIX
 from tests.conftest import ROOT
 
@@ -52,7 +52,7 @@ def frozen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     skip = shutil.ignore_patterns("__pycache__")
     shutil.copytree(Path(nodegen.__file__).parent, root / "nodegen", ignore=skip)
     if not (root / "nodegen" / "templates").is_dir():  # an editable install maps templates/ from elsewhere
-        shutil.copytree(Path(str(resources.files("nodegen.templates"))), root / "nodegen" / "templates", ignore=skip)
+        shutil.copytree(templating.templates_root(), root / "nodegen" / "templates", ignore=skip)
     return {**os.environ, "PYTHONPATH": str(root)}
 
 
