@@ -120,6 +120,8 @@ def compare(folder: Path, files: Files, name: str, *, recurse: bool = True) -> C
 
 def unified_diff(folder: Path, files: Files, name: str, *, recurse: bool = True) -> str:
     """What writing files into folder would change, as a unified diff."""
+    import difflib  # only `nodegen diff` makes one
+
     chunks: list[str] = []
     disk = _disk_files(folder, recurse=recurse)
     for rel in sorted(set(files) | {r for r in disk if not is_unmanaged(r)}):
@@ -132,8 +134,6 @@ def unified_diff(folder: Path, files: Files, name: str, *, recurse: bool = True)
             continue
         source = f"a/{name}/{rel}" if old is not None else "/dev/null"
         target = f"b/{name}/{rel}" if new is not None else "/dev/null"
-        import difflib
-
         hunks = list(difflib.unified_diff((old or "").splitlines(keepends=True),
                                           (new or "").splitlines(keepends=True), fromfile=source, tofile=target))
         chunks.extend(hunks or [f"--- {source}\n+++ {target}\n"])  # an empty file appearing or going away

@@ -91,7 +91,7 @@ def websocket(step: dict[str, Any]) -> dict[str, Any]:
                          open_timeout=TIMEOUT) as ws:
                 greeting = json.loads(ws.recv(timeout=TIMEOUT))
                 ws.send(step["message"])
-                return {"greeting": greeting, "echo": ws.recv(timeout=TIMEOUT), "handshake_timeouts": timeouts}
+                return {"greeting": greeting, "echo": ws.recv(timeout=TIMEOUT)}
         except TimeoutError as exc:
             if "handshake" not in str(exc):
                 return {"error": repr(exc)}
