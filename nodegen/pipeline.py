@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from nodegen import collector
 from nodegen.checksums import SUM_FILE, Files, sum_lines
 from nodegen.errors import ProblemsFound, UsageError
 from nodegen.load.manifests import Manifests, load_manifests
@@ -36,7 +37,9 @@ class Fleet:
         """The view of the whole fleet, built once, on first use (`validate` and `nodes` need none)."""
         from nodegen.view.resolve import resolve_fleet
 
-        return resolve_fleet(self.manifests)
+        view = resolve_fleet(self.manifests)
+        collector.resume()  # what exists now lives until the process ends; rendering's garbage is collected
+        return view
 
     @property
     def node_ids(self) -> list[str]:
