@@ -232,7 +232,7 @@ def _flow_overflow(text: str) -> int | None:
 def compose(text: str) -> Node | None:
     """The node graph of one YAML document: libyaml (C) when PyYAML has it, else ruamel.yaml."""
     if LIBYAML:
-        return pyyaml.compose(text, Loader=pyyaml.CSafeLoader)
+        return pyyaml.compose(text, Loader=_Composer)
     from ruamel.yaml import YAML  # only without libyaml: importing it costs start-up time
 
     parser = YAML(typ="safe", pure=True)
@@ -241,6 +241,25 @@ def compose(text: str) -> Node | None:
 
 
 LIBYAML = bool(getattr(pyyaml, "__with_libyaml__", False))
+
+if LIBYAML:
+    _UNTAGGED = {pyyaml.ScalarNode: _T + "str", pyyaml.SequenceNode: _T + "seq", pyyaml.MappingNode: _T + "map"}
+
+    class _Composer(pyyaml.cyaml.CParser):  # type: ignore[misc,name-defined]  # C classes: no stubs
+        """libyaml's parser and composer, with the plainest resolver: a node without a tag is a str, seq or map.
+
+        PyYAML's own (YAML 1.1) resolver matches every plain scalar against its patterns, and _scalar
+        then ignores what it decided: the 1.2 core schema (_core_value) types plain scalars.
+        """
+
+        def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+            return _UNTAGGED[kind]
+
+        def descend_resolver(self, parent: Node, index: object) -> None:  # no path resolvers to follow
+            pass
+
+        def ascend_resolver(self) -> None:
+            pass
 
 
 def _marked_errors() -> tuple[type[Exception], ...]:
