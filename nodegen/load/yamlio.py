@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml as pyyaml
-
+from nodegen.load.yamllib import pyyaml
 from nodegen.problems import Problem
 
 MAX_BYTES = 1024 * 1024
