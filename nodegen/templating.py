@@ -10,11 +10,15 @@ from collections.abc import Callable, Iterable
 from importlib.util import find_spec
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Any, Protocol
-
-import jinja2
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nodegen.errors import UsageError
+from nodegen.lazyimport import import_package
+
+if TYPE_CHECKING:
+    import jinja2
+else:  # the lexer's patterns serve only templates compiled afresh (the installed ones are compiled)
+    jinja2 = import_package("jinja2", "markupsafe")
 
 
 class Generated(Protocol):

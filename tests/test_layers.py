@@ -12,8 +12,8 @@ from tests.conftest import ROOT
 PACKAGE = ROOT / "nodegen"
 # Bottom to top. A module belongs to the first entry that is its name or a package holding it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("nodegen", "nodegen.collector", "nodegen.record", "nodegen.problems", "nodegen.errors", "nodegen.workspace",
-     "nodegen.checksums", "nodegen.handedits", "nodegen.presets", "nodegen.jsontext"),
+    ("nodegen", "nodegen.collector", "nodegen.lazyimport", "nodegen.record", "nodegen.problems", "nodegen.errors",
+     "nodegen.workspace", "nodegen.checksums", "nodegen.handedits", "nodegen.presets", "nodegen.jsontext"),
     ("nodegen.load", "nodegen.migrations"),
     ("nodegen.standard", "nodegen.schema"),
     ("nodegen.topology",),

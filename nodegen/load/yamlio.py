@@ -14,10 +14,15 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nodegen.load.yamllib import pyyaml
+from nodegen.lazyimport import import_package
 from nodegen.problems import Problem
+
+if TYPE_CHECKING:
+    import yaml as pyyaml
+else:  # its reader's and resolver's patterns are never used here (see _Composer): compiled if ever used
+    pyyaml = import_package("yaml")
 
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 200_000

@@ -1,4 +1,4 @@
-"""nodegen.load.yamllib: PyYAML imported with its patterns compiled on first use."""
+"""nodegen.lazyimport: PyYAML and Jinja imported with their patterns compiled on first use."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from nodegen.load.yamllib import LazyPattern
+from nodegen.lazyimport import LazyPattern
 
 
 def _fresh(code: str) -> subprocess.CompletedProcess[str]:
@@ -24,7 +24,7 @@ def test_pyyaml_imported_through_yamlio_compiles_its_patterns_only_when_used() -
         compile_before = re.compile
         import nodegen.load.yamlio
         import yaml
-        from nodegen.load.yamllib import LazyPattern
+        from nodegen.lazyimport import LazyPattern
         assert re.compile is compile_before, "re.compile not restored"
         assert isinstance(yaml.reader.Reader.NON_PRINTABLE, LazyPattern)
         assert isinstance(yaml.constructor.SafeConstructor.timestamp_regexp, LazyPattern)
@@ -42,6 +42,26 @@ def test_pyyaml_imported_through_yamlio_compiles_its_patterns_only_when_used() -
         print("ok")
     """)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "ok\n", "")
+
+
+JINJA_USES = """
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)  # no cache: lexed and compiled here
+    tpl = env.from_string("{% for x in xs %}{{ x|upper }} {{ loop.index }}\\n{% endfor %}{{ 'a b c'|wordcount }}"
+                          "{{ {'k': 'v'}|xmlattr }} {{ 'see https://example.org'|urlize }}")
+    print(repr(tpl.render(xs=["é", "b"])), type(jinja2.lexer.whitespace_re).__name__,
+          type(jinja2._identifier.pattern).__name__, type(jinja2.utils._http_re).__name__)
+"""
+
+
+def test_jinja_imported_through_templating_lexes_and_filters_as_jinja_imported_plainly() -> None:
+    plain = _fresh("import jinja2\nimport nodegen.templating\n" + textwrap.dedent(JINJA_USES))
+    lazy = _fresh("import nodegen.templating\nimport jinja2\n" + textwrap.dedent(JINJA_USES))
+    assert (plain.returncode, plain.stderr, lazy.returncode, lazy.stderr) == (0, "", 0, "")
+    rendered, *kinds = lazy.stdout.rsplit(" ", 3)
+    assert kinds == ["LazyPattern", "LazyPattern", "LazyPattern\n"]  # compiled once the lexer and urlize ran
+    assert plain.stdout.rsplit(" ", 3)[1:] == ["Pattern", "Pattern", "Pattern\n"]
+    assert rendered == plain.stdout.rsplit(" ", 3)[0]
+    assert "É 1\\nB 2\\n3" in rendered and 'href="https://example.org"' in rendered
 
 
 def test_pyyaml_imported_first_is_left_as_it_is() -> None:
