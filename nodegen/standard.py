@@ -38,6 +38,16 @@ SECRET_VALUE = [
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\."), "a JSON Web Token"),
 ]
+
+
+def secret_kind(value: str) -> str | None:
+    """What value looks like, by the first of SECRET_VALUE it matches ("a URL with credentials"), or None."""
+    for pattern, what in SECRET_VALUE:
+        if pattern.search(value):
+            return what
+    return None
+
+
 # The receivers' webhook URLs, handed to Alertmanager as files (targets/alertmanager.py routes to them).
 ALERTMANAGER_RECEIVER_ENV = ("ALERTMANAGER_PAGE_WEBHOOK_URL", "ALERTMANAGER_NOTIFY_WEBHOOK_URL")
 ALERTMANAGER = "alertmanager"  # the catalog service `alertmanager: true` places beside Prometheus

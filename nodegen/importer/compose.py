@@ -15,7 +15,7 @@ from nodegen.importer.report import Kind
 from nodegen.importer.sources import ComposeSource
 from nodegen.load.model import Standard
 from nodegen.load.yamlio import Loc
-from nodegen.standard import SECRET_NAME, SECRET_VALUE, parse_range
+from nodegen.standard import SECRET_NAME, parse_range, secret_kind
 from nodegen.targets.matrix import DB_PASSWORD, FORM_SECRET, MACAROON, SYNAPSE
 from nodegen.view.resolve import env_url_name
 
@@ -224,7 +224,7 @@ def _variable(s: ServiceImport, var: str, value: str, key: str | int) -> None:
     loc: tuple[str | int, ...] = ("environment", key)
     label = f"environment.{var}"
     ref = INTERPOLATED_REF.fullmatch(value)
-    secret_value = next((w for pattern, w in SECRET_VALUE if pattern.search(value)), None)
+    secret_value = secret_kind(value)
     secret = bool(SECRET_NAME.search(var)) or secret_value is not None
     entry: Any = {"secret": True, "description": f"{var} of {s.name} (imported)"} if secret else \
         {"description": f"{var} of {s.name} (imported)"}
@@ -330,7 +330,7 @@ def _depends_on(s: ServiceImport) -> None:
 def secret_in(words: list[str]) -> str | None:
     """What secret a command line holds: a credential-looking word, or the value after a password option."""
     for i, word in enumerate(words):
-        what = next((w for pattern, w in SECRET_VALUE if pattern.search(word)), None)
+        what = secret_kind(word)
         if what is not None:
             return what
         option = word.lstrip("-").split("=", 1)

@@ -19,7 +19,7 @@ from nodegen.importer.sources import ComposeSource, ImportFailed, load_yaml, rea
 from nodegen.load.yamlio import Document, Loc, parse
 from nodegen.problems import Problem
 from nodegen.record import record
-from nodegen.standard import SECRET_NAME, SECRET_VALUE
+from nodegen.standard import SECRET_NAME, secret_kind
 from nodegen.workspace import Workspace
 
 PLACEHOLDER_DOMAIN = "example.org"
@@ -167,7 +167,7 @@ def _env_example(draft: Draft, path: Path) -> None:
             continue
         var, value = match[1], match[2].strip().strip("'\"")
         spot = Where(shown, number, 1)
-        what = next((w for pattern, w in SECRET_VALUE if pattern.search(value)), None)
+        what = secret_kind(value)
         if what is not None or (SECRET_NAME.search(var) and value and not _placeholder(value)):
             draft.gap(spot, "secret", var, f"holds {what or 'a secret value'}: not copied (names only)")
         if var in names:

@@ -32,7 +32,6 @@ from nodegen.standard import (
     ROUTE,
     SECRET_NAME,
     SECRET_REF,
-    SECRET_VALUE,
     SERVICE_NAME,
     TELEGRAM_TOKEN_ENV,
     WEBHOOK_NAME,
@@ -44,6 +43,7 @@ from nodegen.standard import (
     parse_bind,
     parse_range,
     pg_role_name,
+    secret_kind,
     service_ports,
     short_name,
     use_of,
@@ -446,11 +446,8 @@ def _scan_values(doc: Document, data: Any, loc: Loc) -> Iterator[Problem]:
     elif isinstance(data, list):
         for i, value in enumerate(data):
             yield from _scan_values(doc, value, (*loc, i))
-    elif isinstance(data, str):
-        for pattern, what in SECRET_VALUE:
-            if pattern.search(data):
-                yield doc.problem(loc, "secret-literal", f"value looks like {what}; secrets belong in .env")
-                break
+    elif isinstance(data, str) and (what := secret_kind(data)) is not None:
+        yield doc.problem(loc, "secret-literal", f"value looks like {what}; secrets belong in .env")
 
 
 # --- images and values that reach rendered syntax ---------------------------------------------------

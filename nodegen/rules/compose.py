@@ -17,7 +17,7 @@ from nodegen.load.yamlio import Document, Loc, load
 from nodegen.pins import too_old
 from nodegen.problems import Problem
 from nodegen.record import record
-from nodegen.standard import SECRET_NAME, SECRET_VALUE
+from nodegen.standard import SECRET_NAME, secret_kind
 
 RULES: dict[str, str] = {
     "compose-version": "no top-level version key (Compose v2 calls it obsolete)",
@@ -121,7 +121,7 @@ def literal_secrets(c: Compose) -> Iterator[Problem]:
             if SECRET_NAME.search(var):
                 yield c.at(where, "secret-literal", f"{name}: {var} is a literal secret; use ${{{var}}} from .env")
                 continue
-            what = next((w for pattern, w in SECRET_VALUE if pattern.search(value)), None)
+            what = secret_kind(value)
             if what is not None:
                 yield c.at(where, "secret-literal", f"{name}: {var} holds {what}; take it from .env")
 
