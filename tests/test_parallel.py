@@ -73,6 +73,22 @@ def test_the_view_is_built_once_before_forking_not_by_every_worker(tmp_path: Pat
     assert "resolved" in vars(fleet)  # by this process, before the workers were forked from it
 
 
+def test_check_of_a_large_fleet_compares_each_node_and_the_fleet_files_the_workers_rendered(tmp_path: Path) -> None:
+    """check streams the nodes from the workers and takes FLEET.md from the one that rendered it."""
+    from tests.conftest import invoke
+
+    _fleet(tmp_path, PARALLEL_FROM + 2)
+    assert invoke("-C", str(tmp_path), "render", "--all").code == 0
+    clean = invoke("-C", str(tmp_path), "check", "--all")
+    assert clean.code == 0, clean.stderr
+    fleet_md, node_file = tmp_path / "output" / "FLEET.md", tmp_path / "output" / "n17" / ".env.example"
+    fleet_md.write_text(fleet_md.read_text() + "edited\n")
+    node_file.write_text(node_file.read_text() + "EDITED=1\n")
+    drift = invoke("-C", str(tmp_path), "--format", "json", "check", "--all")
+    assert drift.code == 1
+    assert '"path": "output/FLEET.md"' in drift.stdout and '"path": "output/n17/.env.example"' in drift.stdout
+
+
 def test_staging_many_folders_keeps_order_and_reports_each_refusal(tmp_path: Path) -> None:
     out = tmp_path / "output"
     out.mkdir()

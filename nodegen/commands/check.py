@@ -39,7 +39,8 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
     edits: list[str] = []
     target = " ".join(nodes) if nodes else "--all"
     covered = list(chosen)
-    for node_id, files in fleet.render_many(chosen).items():
+    rendering = fleet.render_all(chosen)  # each node compared as it arrives, then let go
+    for node_id, files in rendering.nodes:
         cmp = compare(out / node_id, files, node_id)
         lines += drift_lines(cmp)
         edits += [explain(node_id, r, out / node_id / r, files.get(r), node=node_id) for r in cmp.edited]
@@ -51,7 +52,7 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
             edits += [explain(name, r, out / name / r, target_files.get(r), node="--all") for r in cmp.edited]
             covered.append(name)
         lines += [f"{o}/: extra (no manifest)" for o in orphans(fleet)]
-        root_files = fleet.render_root()
+        root_files = rendering.fleet_files()  # rendered by a worker beside the nodes, when there are workers
         cmp = compare(out, root_files, "output", recurse=False)
         lines += drift_lines(cmp)
         edits += [explain("output", r, out / r, root_files.get(r), node="--all") for r in cmp.edited]
