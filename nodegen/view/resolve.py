@@ -387,6 +387,7 @@ class _Build:
 
     m: Manifests
     topo: Topology
+    peers: tuple[str, ...]  # fleet_peers: the same for every node (parsing them per node was quadratic)
     catalog_env: dict[str, dict[str, Env]] = dataclasses.field(default_factory=dict)
 
     def env_of(self, name: str, svc: Service) -> dict[str, Env]:
@@ -433,7 +434,7 @@ def _resolve_node(b: _Build, node_id: str) -> NodeView:
         network=f"{m.fleet.project}_net",
         users=tuple(User(e.consumer, e.service, e.via, e.kind) for e in b.topo.edges_to(node_id)),
         metrics_allow=tuple(m.nodes[n].address for n in b.topo.scrapers if n != node_id),
-        fleet_peers=fleet_peers(m),
+        fleet_peers=b.peers,
         nginx_version=_nginx_version(m, gateway_name, runs.get(gateway_name)),
         dev=dev,
         prometheus_version=tuple(int(p) for p in (m.fleet.target_versions.prometheus or "2.42").split(".")),
@@ -791,7 +792,7 @@ class FleetView:
 
 def resolve_fleet(m: Manifests) -> FleetView:
     """The fleet and every node as templates see them, built once; assumes the manifests validated cleanly."""
-    b = _Build(m, topology(m))
+    b = _Build(m, topology(m), fleet_peers(m))
     views = {node_id: _resolve_node(b, node_id) for node_id in sorted(m.nodes)}
     for node_id in b.topo.scrapers:
         views[node_id] = dataclasses.replace(views[node_id], scrape_remote=_scrape_remote(m, node_id, views))

@@ -47,3 +47,21 @@ def test_private_use_is_indexed_by_provider_and_service(workspace: Path) -> None
     topo = topology(manifests)
     assert topo.private_consumers("node2", "web-search") == ("node1",)
     assert topo.private_consumers("node2", "stt-service") == ()
+
+
+def test_fleet_peers_are_parsed_once_per_fleet_not_once_per_node(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Every node's view carries the same peers; parsing them for each node made resolving quadratic."""
+    from nodegen.topology import fleet_peers
+    from nodegen.view import resolve
+
+    calls: list[object] = []
+
+    def counted(m: Manifests) -> tuple[str, ...]:
+        calls.append(m)
+        return fleet_peers(m)
+
+    monkeypatch.setattr(resolve, "fleet_peers", counted)
+    m = shipped()
+    view = resolve.resolve_fleet(m)
+    assert len(calls) == 1 and len(view.nodes) == 3
+    assert {node.fleet_peers for node in view.nodes} == {fleet_peers(m)}
