@@ -105,8 +105,8 @@ def compare(folder: Path, files: Files, name: str, *, recurse: bool = True) -> C
         current = _read(disk[rel])
         if current != text or git_mode(disk[rel].stat().st_mode) != mode_for(rel):
             result.stale.append(rel)
-        if current is not None and rel in recorded and digest(current) != recorded[rel] and current != text:
-            result.edited.append(rel)
+        if current is not None and current != text and rel in recorded and digest(current) != recorded[rel]:
+            result.edited.append(rel)  # (a file that is what it should be is not hashed)
     for rel in disk:
         if rel in files or is_unmanaged(rel):
             continue
