@@ -11,8 +11,9 @@ So the process (nodegen.__main__) pauses the collector before anything is import
 is built (pipeline.Fleet.resolved), what exists is frozen out of its sight and the collector runs
 again, for rendering's short-lived objects (Jinja's macros make reference cycles); and at the end
 everything left is frozen, so the exit collection has nothing to examine. A command that never
-builds the view (validate, nodes, schema) runs with the collector paused: its input is bounded
-(nodegen.load.yamlio's limits) and its garbage is freed by reference counting.
+builds the view (validate, nodes, import, lint-migrations, ...) runs with the collector paused: it
+reads its input once and leaves a few hundred unreachable objects in cycles, which the end of the
+process frees.
 
 Nothing here touches a collector someone else configured: main() called in-process (the tests, a
 program embedding nodegen) keeps whatever state the caller chose.
