@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from nodegen.checksums import SUM_FILE, Files, digest, is_unmanaged, parse_sum
 from nodegen.errors import NodegenError
-from nodegen.handedits import refusal
 
 if TYPE_CHECKING:  # ctypes and threads are imported by the commands that write, not by check
     import ctypes
@@ -224,6 +223,8 @@ def stage_folder(folder: Path, files: Files, *, force: bool = False) -> Staged:
     _guard(folder, output_root)
     before = compare(folder, files, folder.name)
     if before.edited and not force:
+        from nodegen.handedits import refusal  # only a refusal explains hand edits
+
         raise OutputError(refusal(folder.name, before.edited, _disk_files(folder), files, node=folder.name))
     if before.clean:
         return Staged(folder, None, before)
@@ -417,6 +418,8 @@ def check_root_files(output_root: Path, files: Files, *, force: bool = False) ->
     _guard(output_root, output_root.parent)
     before = compare(output_root, files, "output", recurse=False)
     if before.edited and not force:
+        from nodegen.handedits import refusal
+
         raise OutputError(refusal("output", before.edited, _disk_files(output_root, recurse=False), files,
                                   node="--all"))
     return before

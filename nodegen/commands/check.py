@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import click
 
 from nodegen import cache
+from nodegen.checksums import Files
 from nodegen.commands.common import Ctx, Drift, all_opt, drift_lines, nodes_arg, orphans, pass_ctx
 from nodegen.problems import Problem
 
@@ -29,7 +31,6 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
     if fast is not None:
         _clean(c, fast)
         return
-    from nodegen.handedits import explain
     from nodegen.output import compare
 
     fleet = c.fleet()
@@ -43,19 +44,19 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
     for node_id, files in rendering.nodes:
         cmp = compare(out / node_id, files, node_id)
         lines += drift_lines(cmp)
-        edits += [explain(node_id, r, out / node_id / r, files.get(r), node=node_id) for r in cmp.edited]
+        edits += _explained(node_id, out / node_id, cmp.edited, files, node_id)
     if not nodes:
         for name in fleet.targets():  # the cluster targets, each a folder of its own
             target_files = fleet.render_target(name)
             cmp = compare(out / name, target_files, name)
             lines += drift_lines(cmp)
-            edits += [explain(name, r, out / name / r, target_files.get(r), node="--all") for r in cmp.edited]
+            edits += _explained(name, out / name, cmp.edited, target_files, "--all")
             covered.append(name)
         lines += [f"{o}/: extra (no manifest)" for o in orphans(fleet)]
         root_files = rendering.fleet_files()  # rendered by a worker beside the nodes, when there are workers
         cmp = compare(out, root_files, "output", recurse=False)
         lines += drift_lines(cmp)
-        edits += [explain("output", r, out / r, root_files.get(r), node="--all") for r in cmp.edited]
+        edits += _explained("output", out, cmp.edited, root_files, "--all")
     found = _as_problems(lines, edits, target)
     if lines:
         _machine(c, chosen, found)
@@ -67,6 +68,15 @@ def command(c: Ctx, nodes: tuple[str, ...], all_nodes: bool) -> None:
     if not nodes and key:
         cache.store(ws, key, cache.snapshot(ws, covered))
     _clean(c, sorted(covered))  # in the order the cache lists them
+
+
+def _explained(name: str, folder: Path, edited: list[str], files: Files, node: str) -> list[str]:
+    """Each hand-edited file of folder, explained (handedits is imported only when there is one)."""
+    if not edited:
+        return []
+    from nodegen.handedits import explain
+
+    return [explain(name, rel, folder / rel, files.get(rel), node=node) for rel in edited]
 
 
 def _clean(c: Ctx, chosen: list[str]) -> None:
