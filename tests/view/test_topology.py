@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from nodegen.load.manifests import Manifests, load_manifests
 from nodegen.topology import Edge, node_runs, topology
 from nodegen.workspace import Workspace
@@ -49,7 +51,7 @@ def test_private_use_is_indexed_by_provider_and_service(workspace: Path) -> None
     assert topo.private_consumers("node2", "stt-service") == ()
 
 
-def test_fleet_peers_are_parsed_once_per_fleet_not_once_per_node(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_fleet_peers_are_parsed_once_per_fleet_not_once_per_node(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every node's view carries the same peers; parsing them for each node made resolving quadratic."""
     from nodegen.topology import fleet_peers
     from nodegen.view import resolve
